@@ -1,0 +1,1 @@
+"""Small shared building blocks: errors, seeded randomness, registries, top-k."""

@@ -1,0 +1,1 @@
+"""Data: interaction tables, loaders (MovieLens, generic files), synthetic worlds, splits."""

@@ -1,0 +1,1 @@
+"""Recommenders: one batch-first protocol, implementations registered by name."""

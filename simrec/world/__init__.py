@@ -1,0 +1,1 @@
+"""The simulated world: catalog, population, latent taste and social graph."""
