@@ -1,0 +1,1 @@
+"""Agents: Mesa handles onto per-user arrays, emotional state, decision policies."""

@@ -1,0 +1,1 @@
+"""Decision policies (how users decide), registered by name."""

@@ -1,0 +1,85 @@
+"""The policy protocol: one batched call decides a page for many users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from simrec.core.registry import Registry
+
+if TYPE_CHECKING:
+    from simrec.config.schema import PolicyConfig
+    from simrec.world.build import World
+
+POLICIES: Registry[type] = Registry("policy", {"choice": "simrec.agents.policies.choice:ChoicePolicy"})
+
+
+@dataclass
+class PageBatch:
+    """One page shown to many users at once.
+
+    Attributes:
+        step: Simulation step.
+        page: Page number within the session (0-based).
+        users: ``[n]`` user indices.
+        items: ``[n, k]`` item indices in display order.
+        satisfaction: ``[n]`` mood before the page.
+        fatigue: ``[n]`` fatigue before the page.
+    """
+
+    step: int
+    page: int
+    users: np.ndarray
+    items: np.ndarray
+    satisfaction: np.ndarray
+    fatigue: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+@dataclass
+class Decisions:
+    """What the users of a :class:`PageBatch` did.
+
+    Attributes:
+        clicks: ``[n, k]`` bool, watched.
+        ratings: ``[n, k]`` int8 stars 1..5, 0 where not rated (only watched items are rated).
+        exits: ``[n]`` bool, left the session after this page.
+        satisfaction: ``[n]`` mood after the page.
+        fatigue: ``[n]`` fatigue after the page.
+    """
+
+    clicks: np.ndarray
+    ratings: np.ndarray
+    exits: np.ndarray
+    satisfaction: np.ndarray
+    fatigue: np.ndarray
+
+    def validate(self, batch: PageBatch) -> Decisions:
+        """Check shapes and invariants against ``batch`` (a policy bug otherwise)."""
+        n, k = batch.items.shape
+        assert self.clicks.shape == (n, k) and self.ratings.shape == (n, k), "decision shape mismatch"
+        assert self.exits.shape == (n,), "exit shape mismatch"
+        assert not np.any((self.ratings > 0) & ~self.clicks), "rating without a watch"
+        assert np.all((self.ratings >= 0) & (self.ratings <= 5)), "rating outside 0..5"
+        return self
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """How users decide on a page."""
+
+    name: str
+
+    def decide(self, batch: PageBatch) -> Decisions:
+        """Decide watches, ratings and exits for every user of ``batch``."""
+
+
+def build_policy(cfg: PolicyConfig, world: World, rng: np.random.Generator) -> Policy:
+    """Instantiate the configured policy over ``world``."""
+    cls = POLICIES.get(cfg.name)
+    params = getattr(cfg, cfg.name)
+    return cls(params, world.catalog, world.population, world.taste, rng)

@@ -1,0 +1,196 @@
+"""The ``simrec`` command line (typer + rich).
+
+The CLI is the only place that configures logging and reads environment
+variables (``SIMREC_CACHE_DIR``: where downloaded data sets are cached).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simrec.core.errors import SimrecError
+
+app = typer.Typer(
+    name="simrec",
+    help="Agent-based user simulation for recommender systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: SimrecError) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
+    """Defaults taken from the environment, before the user's own overrides."""
+    extra = []
+    cache = os.environ.get("SIMREC_CACHE_DIR")
+    if cache and not any(o.startswith("environment.data.cache_dir=") for o in overrides):
+        extra.append(f"environment.data.cache_dir={cache}")
+    return extra
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML, e.g. scenarios/quickstart.yaml")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Override a key: path.to.key=value (repeatable)")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the run folder")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run folder name")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Run a scenario and write its run folder."""
+    from simrec.config import load_scenario
+    from simrec.env.runner import StepInfo, run_scenario
+
+    overrides = list(set_ or [])
+    if out_dir is not None:
+        overrides.append(f"run.output_dir={out_dir}")
+    if name is not None:
+        overrides.append(f"run.name={name}")
+    try:
+        cfg = load_scenario(scenario, overrides)
+        if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
+            cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({cfg.run.steps} steps)")
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("steps", total=cfg.run.steps, info="building world…")
+
+        def on_step(info: StepInfo) -> None:
+            rate = info.events / info.elapsed if info.elapsed > 0 else 0.0
+            bar.update(
+                task,
+                completed=info.step,
+                info=f"active users {info.sessions:,} · {rate:,.0f} events/s",
+            )
+
+        try:
+            result = run_scenario(cfg, progress=on_step)
+        except SimrecError as exc:
+            bar.stop()
+            _fail(exc)
+            return
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    t = result.totals
+    table = Table(title=f"run {result.run_dir.name}", show_header=False)
+    impressions = t.get("impressions", 0)
+    rows = [
+        ("steps", str(len(result.metrics))),
+        ("sessions", f"{t.get('sessions', 0):,}"),
+        ("impressions", f"{impressions:,}"),
+        ("clicks", f"{t.get('clicks', 0):,}"),
+        ("click rate", f"{t.get('clicks', 0) / impressions:.3f}" if impressions else "-"),
+        ("pages per session", f"{t.get('pages', 0) / max(t.get('sessions', 0), 1):.2f}"),
+        ("events written", f"{t.get('events', 0):,}"),
+        ("simulate time", f"{result.timings.get('simulate', 0):.2f} s"),
+        ("run folder", str(result.run_dir)),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
+@app.command("list")
+def list_() -> None:
+    """List what is registered (recommenders, policies, data sources, graph builders) and shipped scenarios."""
+    from typing import get_args
+
+    from simrec.agents.policies.base import POLICIES
+    from simrec.config.schema import SocialConfig
+    from simrec.recommenders.base import RECOMMENDERS
+
+    table = Table(title="simrec registry")
+    table.add_column("kind")
+    table.add_column("names")
+    table.add_row("recommender", ", ".join(RECOMMENDERS.names()))
+    table.add_row("policy", ", ".join(POLICIES.names()))
+    table.add_row("data source", "synthetic, movielens (100k, 1m, latest-small, latest), file")
+    builders = get_args(SocialConfig.model_fields["builder"].annotation)
+    table.add_row("graph builder", ", ".join(builders))
+    table.add_row("export format", "recbole, csv, parquet")
+    scen = sorted(p.as_posix() for p in Path("scenarios").glob("*.yaml")) if Path("scenarios").is_dir() else []
+    table.add_row("scenarios (./scenarios)", ", ".join(scen) or "-")
+    out.print(table)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (runs/<name>)")],
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", "-f", help="recbole, csv or parquet (repeatable)")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default: inside the run)")] = None,
+) -> None:
+    """Export a run's real + simulated interactions (RecBole atomic files, CSV, Parquet)."""
+    from simrec.io.export import export_run
+
+    try:
+        written = export_run(run_dir, fmt or ["recbole"], out_dir)
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    for kind, paths in written.items():
+        for p in paths:
+            out.print(f"{kind}: {p}")
+
+
+@app.command()
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML")],
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value")] = None,
+) -> None:
+    """Check a scenario and print the resolved configuration."""
+    import yaml
+
+    from simrec.config import load_scenario
+
+    try:
+        cfg = load_scenario(scenario, list(set_ or []))
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    out.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except SimrecError as exc:  # anything that slipped past a command's own handler
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

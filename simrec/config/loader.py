@@ -1,0 +1,209 @@
+"""Load a scenario YAML, resolve referenced files, apply ``--set`` overrides, validate.
+
+A scenario's ``environment`` and ``agents`` blocks may be inline mappings, a
+path to a YAML file (``environment: ../environments/ml100k.yaml``), or a mapping
+with a ``from:`` key naming such a file plus keys that override it. Relative
+paths inside a file resolve against that file's folder; paths given with
+``--set`` resolve against the current directory.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simrec.config.schema import ScenarioConfig
+from simrec.core.errors import ConfigError
+
+# Keys (relative to an environment or agents block) that hold file paths.
+_ENV_PATH_KEYS = (("data", "path"), ("data", "cache_dir"), ("data", "archetypes"), ("data", "items_path"))
+_BLOCK_PATH_KEYS = {"environment": _ENV_PATH_KEYS, "agents": ()}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Scenario file not found: {path}. Check the path (scenarios live in scenarios/).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys to values, not {type(data).__name__}.")
+    return data
+
+
+def _resolve_paths(block: dict[str, Any], base: Path, keys: tuple[tuple[str, ...], ...]) -> None:
+    for key in keys:
+        node: Any = block
+        for part in key[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
+            p = Path(node[key[-1]]).expanduser()
+            node[key[-1]] = str(p if p.is_absolute() else (base / p).resolve())
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated recursively by ``over`` (mappings merge, other values replace)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_block(value: Any, name: str, base: Path) -> Any:
+    keys = _BLOCK_PATH_KEYS[name]
+    if isinstance(value, str):
+        value = {"from": value}
+    if not isinstance(value, dict):
+        return value
+    value = dict(value)
+    _resolve_paths(value, base, keys)
+    ref = value.pop("from", None)
+    if ref is None:
+        return value
+    ref_path = Path(ref).expanduser()
+    ref_path = ref_path if ref_path.is_absolute() else (base / ref_path)
+    if not ref_path.is_file():
+        raise ConfigError(
+            f"The {name} file '{ref}' (resolved to {ref_path}) does not exist. "
+            f"Give a path relative to the scenario file, or define the {name} block inline."
+        )
+    loaded = _read_yaml(ref_path)
+    _resolve_paths(loaded, ref_path.parent, keys)
+    return deep_merge(loaded, value)
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn ``["run.steps=5", "recommender.name=mf"]`` into a nested mapping.
+
+    Values are parsed as YAML, so ``5`` is an int, ``true`` a bool, ``[a, b]`` a list.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"Override '{item}' is not of the form path.to.key=value (e.g. run.steps=5).")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override '{item}' conflicts with another override of '{part}'.")
+        node[parts[-1]] = value
+    return out
+
+
+def load_scenario(
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    data: dict[str, Any] | None = None,
+) -> ScenarioConfig:
+    """Load and validate a scenario.
+
+    Args:
+        path: The scenario YAML file (or None when ``data`` is given).
+        overrides: ``path.to.key=value`` strings applied after loading.
+        data: A scenario as a mapping instead of a file (its relative paths
+            resolve against the current directory).
+
+    Raises:
+        ConfigError: naming the file, the offending keys and the allowed values.
+    """
+    source = str(path) if path is not None else "<inline scenario>"
+    if path is not None:
+        p = Path(path)
+        raw = _read_yaml(p)
+        base = p.resolve().parent
+    else:
+        raw = dict(data or {})
+        base = Path.cwd()
+    raw.setdefault("name", Path(path).stem if path is not None else "scenario")
+    for block in ("environment", "agents"):
+        if block in raw:
+            raw[block] = _load_block(raw[block], block, base)
+    if overrides:
+        raw = deep_merge(raw, parse_overrides(overrides))
+    try:
+        return ScenarioConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+# --- error messages -------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes an annotation may hold (through Optional, Annotated, unions, lists)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType, list, dict, tuple):
+        return [m for a in typing.get_args(annotation) for m in _unwrap(a)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk the schema along an error location to the model that owns its last key."""
+    model: type[BaseModel] | None = ScenarioConfig
+    i = 0
+    while i < len(loc) - 1 and model is not None:
+        field = model.model_fields.get(str(loc[i]))
+        if field is None:
+            return None
+        candidates = _unwrap(field.annotation)
+        i += 1
+        if len(candidates) > 1 and i < len(loc) - 1:
+            # A discriminated union puts the tag into the location.
+            tagged = [c for c in candidates if c.model_fields.get("source") and c.model_fields["source"].default == loc[i]]
+            if tagged:
+                candidates = tagged
+                i += 1
+        model = candidates[0] if candidates else None
+    return model
+
+
+_DATA_TAGS = ("synthetic", "movielens", "file")
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    # Drop the discriminator tag pydantic inserts after a tagged union ("data.movielens.path").
+    parts = [p for i, p in enumerate(loc) if not (i and loc[i - 1] == "data" and p in _DATA_TAGS)]
+    return ".".join(str(p) for p in parts)
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One readable paragraph per problem, naming key, file and allowed values."""
+    lines = [f"Invalid scenario {source}:"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = _loc_text(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            model = _model_at(loc)
+            parent = _loc_text(loc[:-1]) or "the top level"
+            allowed = ", ".join(model.model_fields) if model is not None else "?"
+            lines.append(f"  - unknown key '{where}'. Allowed keys under {parent}: {allowed}.")
+        elif err["type"] == "missing":
+            lines.append(f"  - '{where}' is required but missing.")
+        else:
+            got = err.get("input")
+            got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+            lines.append(f"  - '{where}': {err['msg']}{got_text}.")
+    lines.append("Fix the file or the --set override and run again; `simrec list` shows registered names.")
+    return "\n".join(lines)

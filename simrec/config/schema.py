@@ -1,0 +1,225 @@
+"""Pydantic v2 schema of a scenario: environment + agents + policy + recommender + run.
+
+Every model forbids unknown keys, so a typo is an error that names the key and
+the allowed ones (see :mod:`simrec.config.loader`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+
+class Strict(BaseModel):
+    """Base of all config models: unknown keys are rejected, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- environment: data -------------------------------------------------------
+
+
+class SplitConfig(Strict):
+    """How real interactions split into training (agents, recommender) and held-out."""
+
+    kind: Literal["none", "random", "temporal"] = "random"
+    holdout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    min_train: int = Field(1, ge=1)
+
+
+class _DataCommon(Strict):
+    split: SplitConfig = SplitConfig()
+    min_user_interactions: int = Field(1, ge=1, description="drop users with fewer interactions")
+    max_users: int | None = Field(None, ge=1, description="keep a seeded random subset of users")
+
+
+class SyntheticData(_DataCommon):
+    """A seeded synthetic world (no files needed)."""
+
+    source: Literal["synthetic"] = "synthetic"
+    n_users: int = Field(1000, ge=1)
+    n_items: int = Field(2000, ge=2)
+    n_genres: int = Field(12, ge=1, le=64)
+    dim: int = Field(16, ge=2, le=256, description="latent taste dimensions")
+    interactions_per_user: float = Field(20.0, gt=0, description="mean training interactions per user")
+    archetypes: Path | None = Field(None, description="YAML of persona archetypes (agents/archetypes/...)")
+
+
+class MovieLensData(_DataCommon):
+    """MovieLens 100K / 1M / latest, from a local folder or downloaded from GroupLens."""
+
+    source: Literal["movielens"] = "movielens"
+    variant: Literal["100k", "1m", "latest-small", "latest"] = "100k"
+    path: Path | None = Field(None, description="folder with the files; empty = download")
+    cache_dir: Path | None = None
+    download: bool = True
+
+
+class FileData(_DataCommon):
+    """A generic interactions CSV/TSV/Parquet file with a column mapping."""
+
+    source: Literal["file"] = "file"
+    path: Path
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    rating_col: str | None = "rating"
+    timestamp_col: str | None = "timestamp"
+    items_path: Path | None = None
+    item_id_col: str = "item_id"
+    title_col: str | None = "title"
+    genres_col: str | None = "genres"
+    genres_sep: str = "|"
+
+
+def _data_source(value: Any) -> str:
+    """The ``source`` tag of a data block; a block without one is synthetic."""
+    if isinstance(value, dict):
+        return str(value.get("source", "synthetic"))
+    return str(getattr(value, "source", "synthetic"))
+
+
+DataConfig = Annotated[
+    Annotated[SyntheticData, Tag("synthetic")]
+    | Annotated[MovieLensData, Tag("movielens")]
+    | Annotated[FileData, Tag("file")],
+    Discriminator(_data_source),
+]
+
+
+class SocialConfig(Strict):
+    """The social graph builder (dynamics come with the social module)."""
+
+    builder: Literal["none", "watts_strogatz", "barabasi_albert"] = "none"
+    k: int = Field(6, ge=2, description="watts_strogatz: neighbours per node")
+    p: float = Field(0.1, ge=0.0, le=1.0, description="watts_strogatz: rewiring probability")
+    m: int = Field(3, ge=1, description="barabasi_albert: edges per new node")
+
+
+class EnvironmentConfig(Strict):
+    """The platform: catalog and users' data source, page layout, session rules, graph."""
+
+    name: str = "environment"
+    description: str = ""
+    data: DataConfig = SyntheticData()
+    page_size: int = Field(10, ge=1, le=200)
+    pages_per_session: int = Field(5, ge=1, le=100)
+    step_seconds: int = Field(86400, ge=1, description="simulated time per step (timestamps)")
+    social: SocialConfig = SocialConfig()
+
+
+# --- agents --------------------------------------------------------------------
+
+
+class TasteConfig(Strict):
+    """How hidden user taste is derived from training interactions."""
+
+    source: Literal["auto", "fit"] = Field(
+        "auto", description="auto: a synthetic world's ground truth, else fit on training data"
+    )
+    factors: int = Field(16, ge=2, le=256)
+    reg: float = Field(0.05, gt=0)
+    alpha: float = Field(10.0, gt=0)
+    iterations: int = Field(10, ge=1, le=100)
+    rating_factors: int = Field(8, ge=1, le=256)
+    rating_reg: float = Field(0.1, gt=0)
+
+
+class TraitsConfig(Strict):
+    """How much of each trait comes from data versus seeded random variation."""
+
+    from_data: float = Field(0.7, ge=0.0, le=1.0, description="weight of the data-derived value")
+    activity_range: tuple[float, float] = (0.3, 1.0)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> TraitsConfig:
+        lo, hi = self.activity_range
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError("activity_range must satisfy 0 < low <= high <= 1")
+        return self
+
+
+class AgentsConfig(Strict):
+    """The user population: taste model and traits."""
+
+    name: str = "agents"
+    description: str = ""
+    taste: TasteConfig = TasteConfig()
+    traits: TraitsConfig = TraitsConfig()
+
+
+# --- policy ----------------------------------------------------------------------
+
+
+class ChoiceParams(Strict):
+    """Parameters of the multinomial-logit choice model, rating model and exit hazard."""
+
+    beta_taste: float = Field(1.5, description="weight of the user's taste affinity (z-scored)")
+    beta_genre: float = Field(0.5, description="weight of genre affinity")
+    beta_popularity: float = Field(0.8, description="popularity weight, scaled by conformity")
+    beta_novelty: float = Field(0.6, description="novelty weight, scaled by diversity-seeking")
+    beta_fatigue: float = Field(0.8, description="utility lost per unit of fatigue")
+    position_decay: float = Field(0.08, ge=0, description="log-utility lost per position down the page")
+    outside_utility: float = Field(2.4, description="utility of clicking nothing (higher = fewer clicks)")
+    rate_probability: float = Field(1.0, ge=0, le=1, description="chance a watched item gets rated")
+    rating_noise: float = Field(0.6, ge=0, description="noise of the rating model (std, z units)")
+    exit_base: float = Field(-2.2, description="log-odds of leaving after a page at neutral mood")
+    exit_satisfaction: float = Field(1.6, ge=0, description="how much dissatisfaction drives exits")
+    exit_fatigue: float = Field(0.9, ge=0, description="how much fatigue drives exits")
+    exit_patience: float = Field(1.2, ge=0, description="how much patience holds users on the page")
+    satisfaction_rate: float = Field(0.5, gt=0, le=1, description="EMA rate of satisfaction")
+    fatigue_per_page: float = Field(0.15, ge=0)
+    fatigue_per_watch: float = Field(0.05, ge=0)
+    fatigue_recovery: float = Field(0.7, ge=0, le=1, description="share of fatigue gone between steps")
+
+
+class PolicyConfig(Strict):
+    """How users decide."""
+
+    name: Literal["choice"] = "choice"
+    choice: ChoiceParams = ChoiceParams()
+
+
+# --- recommender & run ----------------------------------------------------------
+
+
+class RecommenderConfig(Strict):
+    """A registered recommender name (or ``"package.module:Class"``) and its parameters."""
+
+    name: str = "most_popular"
+    params: dict[str, Any] = Field(default_factory=dict)
+    retrain_every: int = Field(0, ge=0, description="refit every N steps on real+simulated (0: never)")
+    exclude_seen: bool = True
+
+
+class RunConfig(Strict):
+    """Run length and outputs."""
+
+    steps: int = Field(10, ge=1)
+    output_dir: Path = Path("runs")
+    name: str | None = Field(None, description="run folder name; default: the scenario name")
+    overwrite: bool = Field(
+        False, description="replace an existing run folder of the same name (default: use <name>-2, ...)"
+    )
+    chunk_rows: int = Field(1_000_000, ge=1000, description="events per Parquet part")
+    export: list[Literal["recbole", "csv", "parquet"]] = Field(default_factory=lambda: ["recbole"])
+    write_users: bool = True
+
+
+class ScenarioConfig(Strict):
+    """A runnable experiment."""
+
+    name: str
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    environment: EnvironmentConfig = EnvironmentConfig()
+    agents: AgentsConfig = AgentsConfig()
+    policy: PolicyConfig = PolicyConfig()
+    recommender: RecommenderConfig = RecommenderConfig()
+    run: RunConfig = RunConfig()
+
+    @property
+    def run_name(self) -> str:
+        """The run folder name."""
+        return self.run.name or self.name

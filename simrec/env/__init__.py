@@ -1,0 +1,1 @@
+"""The simulation model (Mesa) and its phases, plus the run orchestration."""

@@ -1,0 +1,230 @@
+"""``SimModel``: the Mesa model whose step is the named phases of DESIGN.md §1.
+
+One step is one period (a day by default). Users who open the platform get a
+session of up to ``pages_per_session`` pages of ``page_size`` items and may
+leave after any page. The phases, in order:
+
+1. ``recommend`` — one batched ``recommender.recommend`` call for every user in a
+   session (the whole session's list; pages are consecutive slices of it).
+2. ``decide`` — per page, one batched ``policy.decide`` call for every user still
+   browsing: watches, ratings, exits.
+3. ``remember`` — mood and fatigue are written back to the state arrays.
+4. ``learn`` — the recommender observes the step's interactions; every
+   ``retrain_every`` steps it is refit on real plus simulated interactions.
+5. ``collect`` — events go to the sink, step metrics to Mesa's DataCollector.
+
+Phases that later capabilities add (perceive: friends and memories; socialize;
+items) slot in between, in the order of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Iterator
+
+import mesa
+import numpy as np
+
+from simrec.agents.policies.base import Policy, PageBatch
+from simrec.agents.state import UserState
+from simrec.agents.user import ItemAgent, UserAgent
+from simrec.config.schema import ScenarioConfig
+from simrec.core.rng import child_rng
+from simrec.data.types import Interactions
+from simrec.env.record import page_events
+from simrec.io.events import EventBatch, EventSink
+from simrec.recommenders.base import Recommender
+from simrec.world.build import World
+
+PHASES = ("recommend", "decide", "remember", "learn", "collect")
+METRICS = (
+    "step", "sessions", "pages", "impressions", "clicks", "ratings", "ctr", "mean_rating",
+    "pages_per_session", "voluntary_exits", "mean_satisfaction", "mean_fatigue", "retrained",
+)  # fmt: skip
+
+
+class SimModel(mesa.Model):
+    """The simulation.
+
+    Args:
+        world: The built world (catalog, population, taste, graph, train data).
+        cfg: The validated scenario.
+        recommender: A fitted recommender.
+        policy: The decision policy.
+        sink: Where events go (``None`` keeps nothing, e.g. in quick experiments).
+        seed: Root seed (default ``cfg.seed``); Mesa's ``rng`` is its ``"model"`` child.
+        create_agents: Create Mesa agent handles for users and items.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        cfg: ScenarioConfig,
+        recommender: Recommender,
+        policy: Policy,
+        sink: EventSink | None = None,
+        seed: int | None = None,
+        create_agents: bool = True,
+    ) -> None:
+        seed = cfg.seed if seed is None else seed
+        super().__init__(rng=child_rng(seed, "model"))
+        self.world = world
+        self.cfg = cfg
+        self.recommender = recommender
+        self.policy = policy
+        self.sink = sink
+        self.state = UserState.initial(world.population.n_users)
+        self.session_rng = child_rng(seed, "sessions")
+        self.sim_log: list[Interactions] = []
+        self.sessions_started = 0
+        self.timings: dict[str, float] = defaultdict(float)
+        self.step_metrics: dict[str, float] = dict.fromkeys(METRICS, 0.0)
+        self.totals: dict[str, int] = defaultdict(int)
+        env = cfg.environment
+        self.page_size = env.page_size
+        self.pages_per_session = env.pages_per_session
+        last = int(world.train.timestamp.max()) if len(world.train) else 0
+        self.t0 = last + env.step_seconds
+        self._policy_code = np.int8(0)
+        if create_agents:
+            UserAgent.create_agents(self, world.population.n_users, index=list(range(world.population.n_users)))
+            ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in METRICS}
+        )
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] += time.perf_counter() - start
+
+    # -- phases -------------------------------------------------------------
+    def recommend(self, users: np.ndarray) -> np.ndarray:
+        """Phase 1: the whole session's ranked list for each user, ``[n, k × pages]``."""
+        k = self.page_size * self.pages_per_session
+        return np.asarray(
+            self.recommender.recommend(users, k, exclude_seen=self.cfg.recommender.exclude_seen), dtype=np.int64
+        )
+
+    def browse(self, users: np.ndarray, slate: np.ndarray) -> tuple[list[EventBatch], Interactions]:
+        """Phases 2-3 over the pages of a session: decide, then remember mood and fatigue."""
+        step = self.steps
+        sessions = self.sessions_started + np.arange(len(users), dtype=np.int64)
+        self.sessions_started += len(users)
+        k, pages = self.page_size, self.pages_per_session
+        active = np.arange(len(users))
+        batches: list[EventBatch] = []
+        clicked_u, clicked_i, clicked_r, clicked_t = [], [], [], []
+        st = self.state
+        n_pages = 0
+        for page in range(pages):
+            if len(active) == 0:
+                break
+            u = users[active]
+            items = slate[active, page * k : (page + 1) * k]
+            with self._phase("decide"):
+                batch = PageBatch(step, page, u, items, st.satisfaction[u], st.fatigue[u])
+                dec = self.policy.decide(batch)
+            with self._phase("remember"):
+                st.satisfaction[u] = dec.satisfaction
+                st.fatigue[u] = dec.fatigue
+                st.pages[u] += 1
+            with self._phase("collect"):
+                ended = dec.exits | (page == pages - 1)
+                ts = self.t0 + step * self.cfg.environment.step_seconds + page * 60
+                batches.append(
+                    page_events(
+                        step=step, page=page, sessions=sessions[active], users=u, items=items,
+                        decisions=dec, ended=ended, policy_codes=np.full(len(u), self._policy_code, np.int8),
+                        timestamp=ts,
+                    )  # fmt: skip
+                )
+                rows, cols = np.nonzero(dec.clicks)
+                clicked_u.append(u[rows])
+                clicked_i.append(items[rows, cols])
+                r = dec.ratings[rows, cols].astype(np.float32)
+                clicked_r.append(np.where(r > 0, r, np.nan).astype(np.float32))
+                clicked_t.append(np.full(len(rows), ts, np.int64))
+                self.totals["voluntary_exits"] += int(dec.exits.sum())
+            n_pages += len(active)
+            active = active[~ended]
+        self.totals["pages"] += n_pages
+        inter = Interactions.from_arrays(
+            np.concatenate(clicked_u) if clicked_u else [],
+            np.concatenate(clicked_i) if clicked_i else [],
+            np.concatenate(clicked_r) if clicked_r else [],
+            np.concatenate(clicked_t) if clicked_t else [],
+        )
+        return batches, inter
+
+    def learn(self, inter: Interactions) -> bool:
+        """Phase 4: the recommender observes the step; refit every ``retrain_every`` steps."""
+        self.sim_log.append(inter)
+        cat = self.world.catalog
+        cat.popularity += np.bincount(inter.item, minlength=cat.n_items).astype(np.float32)
+        every = self.cfg.recommender.retrain_every
+        if every and (self.steps % every == 0):
+            full = Interactions.concat([self.world.train, *self.sim_log])
+            self.recommender.fit(full, self.world.catalog, n_users=self.world.population.n_users)
+            return True
+        self.recommender.update(inter)
+        return False
+
+    def step(self) -> None:
+        """One period: sessions for the users who show up, through all phases."""
+        st = self.state
+        st.recover(self.cfg.policy.choice)
+        with self._phase("recommend"):
+            users = st.start_sessions(self.world.population, self.session_rng)
+            slate = self.recommend(users) if len(users) else np.empty((0, 0), np.int64)
+        st.sessions[users] += 1
+        st.last_step[users] = self.steps
+        pages_before = self.totals["pages"]
+        exits_before = self.totals["voluntary_exits"]
+        batches, inter = self.browse(users, slate) if len(users) else ([], Interactions.empty())
+        with self._phase("learn"):
+            retrained = self.learn(inter)
+        with self._phase("collect"):
+            events = EventBatch.concat(batches) if batches else None
+            if events is not None and self.sink is not None:
+                self.sink.append(events)
+            self._record_metrics(users, events, inter, pages_before, exits_before, retrained)
+            self.datacollector.collect(self)
+
+    def _record_metrics(
+        self,
+        users: np.ndarray,
+        events: EventBatch | None,
+        inter: Interactions,
+        pages_before: int,
+        exits_before: int,
+        retrained: bool,
+    ) -> None:
+        n_sessions = len(users)
+        pages = self.totals["pages"] - pages_before
+        impressions = pages * self.page_size
+        rated = inter.rating[~np.isnan(inter.rating)]
+        m = {
+            "step": self.steps,
+            "sessions": n_sessions,
+            "pages": pages,
+            "impressions": impressions,
+            "clicks": len(inter),
+            "ratings": len(rated),
+            "ctr": len(inter) / impressions if impressions else 0.0,
+            "mean_rating": float(rated.mean()) if len(rated) else float("nan"),
+            "pages_per_session": pages / n_sessions if n_sessions else 0.0,
+            "voluntary_exits": self.totals["voluntary_exits"] - exits_before,
+            "mean_satisfaction": float(self.state.satisfaction.mean()),
+            "mean_fatigue": float(self.state.fatigue.mean()),
+            "retrained": int(retrained),
+        }
+        self.step_metrics = m
+        for key in ("sessions", "impressions", "clicks", "ratings"):
+            self.totals[key] += int(m[key])
+        self.totals["events"] += len(events) if events is not None else 0

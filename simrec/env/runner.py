@@ -1,0 +1,181 @@
+"""Run a scenario end to end: world → recommender → SimModel steps → files.
+
+Everything is written under ``<output_dir>/<run name>/`` (see DESIGN.md §1). The
+manifest is written first (status ``running``) and rewritten at the end
+(``completed``, ``failed`` or ``interrupted``); events are flushed in parts as
+the run goes, so whatever happens, what was written stays readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simrec.agents.policies.base import build_policy
+from simrec.config.schema import ScenarioConfig
+from simrec.core.errors import ConfigError
+from simrec.core.rng import child_rng
+from simrec.env.model import PHASES, SimModel
+from simrec.io.events import EventSink
+from simrec.io.manifest import git_revision, package_versions, write_json_atomic, write_parquet_atomic
+from simrec.recommenders.base import build_recommender
+from simrec.world.build import World, build_world
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepInfo:
+    """Progress of a run after a step (for progress bars)."""
+
+    step: int
+    steps: int
+    sessions: int
+    events: int
+    elapsed: float
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    metrics: pd.DataFrame
+    totals: dict[str, int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare_run_dir(cfg: ScenarioConfig) -> Path:
+    """Create the run folder without clobbering an earlier run.
+
+    An existing folder is replaced only with ``run.overwrite``; otherwise the
+    new run goes to the first free ``<name>-2``, ``<name>-3``, ... folder.
+    """
+    base = Path(cfg.run.output_dir)
+    run_dir = base / cfg.run_name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if cfg.run.overwrite:
+            if not (run_dir / "manifest.json").is_file():
+                raise ConfigError(
+                    f"{run_dir} exists and is not a simrec run folder (no manifest.json); "
+                    "refusing to delete it. Choose another run.name or output_dir."
+                )
+            shutil.rmtree(run_dir)
+        else:
+            n = 2
+            while (base / f"{cfg.run_name}-{n}").exists():
+                n += 1
+            run_dir = base / f"{cfg.run_name}-{n}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def write_world(world: World, run_dir: Path) -> None:
+    """Write users (public fields), agents (hidden traits), items, real interactions, graph."""
+    write_parquet_atomic(world.population.public_frame(), run_dir / "users.parquet")
+    write_parquet_atomic(world.population.hidden_frame(), run_dir / "agents.parquet")
+    write_parquet_atomic(world.catalog.to_frame(), run_dir / "items.parquet")
+    write_parquet_atomic(world.train.to_frame(), run_dir / "train.parquet")
+    write_parquet_atomic(world.heldout.to_frame(), run_dir / "heldout.parquet")
+    (run_dir / "graph").mkdir(exist_ok=True)
+    write_parquet_atomic(world.graph.edges_frame(), run_dir / "graph" / "edges-initial.parquet")
+
+
+def run_scenario(
+    cfg: ScenarioConfig,
+    progress: Callable[[StepInfo], None] | None = None,
+) -> RunResult:
+    """Run ``cfg`` and write its run folder.
+
+    Args:
+        cfg: The validated scenario.
+        progress: Called after each step with a :class:`StepInfo`.
+
+    Returns:
+        The run folder, the per-step metrics and totals.
+    """
+    start = time.perf_counter()
+    run_dir = prepare_run_dir(cfg)
+    manifest: dict[str, Any] = {
+        "simrec_run": 1,
+        "name": run_dir.name,
+        "status": "running",
+        "seed": cfg.seed,
+        "started_at": _now(),
+        "scenario": cfg.model_dump(mode="json"),
+        "versions": package_versions(),
+        "git": git_revision(),
+    }
+    write_json_atomic(run_dir / "manifest.json", manifest)
+    timings: dict[str, float] = {}
+    model: SimModel | None = None
+    sink: EventSink | None = None
+    status, error = "failed", None
+    try:
+        t = time.perf_counter()
+        world = build_world(cfg)
+        write_world(world, run_dir)
+        timings["build_world"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        rec_cfg = cfg.recommender
+        recommender = build_recommender(rec_cfg.name, rec_cfg.params, child_rng(cfg.seed, "recommender"))
+        recommender.fit(world.train, world.catalog, n_users=world.population.n_users)
+        timings["fit_recommender"] = time.perf_counter() - t
+
+        policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"))
+        sink = EventSink(run_dir / "events.parquet", run_dir.name, [cfg.policy.name], cfg.run.chunk_rows)
+        model = SimModel(world, cfg, recommender, policy, sink)
+        t = time.perf_counter()
+        for _ in range(cfg.run.steps):
+            model.step()
+            write_parquet_atomic(model.datacollector.get_model_vars_dataframe(), run_dir / "metrics.parquet")
+            if progress is not None:
+                progress(
+                    StepInfo(model.steps, cfg.run.steps, int(model.step_metrics["sessions"]),
+                             int(model.totals["events"]), time.perf_counter() - t)  # fmt: skip
+                )
+        timings["simulate"] = time.perf_counter() - t
+        sink.close()
+        if cfg.run.export:
+            from simrec.io.export import export_run
+
+            t = time.perf_counter()
+            export_run(run_dir, cfg.run.export)
+            timings["export"] = time.perf_counter() - t
+        status = "completed"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if sink is not None:
+            sink.close()
+        manifest["status"] = status
+        manifest["finished_at"] = _now()
+        if error:
+            manifest["error"] = error
+        timings["total"] = time.perf_counter() - start
+        manifest["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+        if model is not None:
+            manifest["phase_timings_s"] = {p: round(model.timings.get(p, 0.0), 4) for p in PHASES}
+            manifest["totals"] = dict(model.totals)
+            manifest["steps_completed"] = model.steps
+            manifest["events_rows"] = sink.rows_written if sink is not None else 0
+        write_json_atomic(run_dir / "manifest.json", manifest)
+    metrics = model.datacollector.get_model_vars_dataframe() if model is not None else pd.DataFrame()
+    return RunResult(run_dir, metrics, dict(model.totals) if model else {}, timings)

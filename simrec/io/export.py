@@ -1,0 +1,369 @@
+"""Export a run folder as RecBole atomic files, CSV or Parquet.
+
+The exported interactions are the real training interactions (``train.parquet``,
+``origin == "real"``) followed by the simulated ones (``origin == "sim"``): one
+row per ``"click"`` event, carrying the value of the ``"rating"`` event at the
+same (run, session, page, position) if there is one, else a missing rating.
+Indices are mapped back to the raw ids of ``users.parquet`` / ``items.parquet``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from simrec.core.errors import ConfigError, DataError
+from simrec.data.types import Interactions
+from simrec.io.events import EVENT_SCHEMA, EVENTS_DIRNAME, list_parts
+from simrec.io.manifest import atomic_path, write_parquet_atomic
+
+logger = logging.getLogger(__name__)
+
+#: Export formats :func:`export_run` understands.
+EXPORT_FORMATS: tuple[str, ...] = ("recbole", "csv", "parquet")
+#: Columns of an exported interaction table, in order.
+EXPORT_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "rating", "timestamp", "origin")
+#: Files (``events.parquet`` is a folder) an export needs in the run folder.
+RUN_FILES: tuple[str, ...] = ("users.parquet", "items.parquet", "train.parquet", EVENTS_DIRNAME)
+
+_RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
+_INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\torigin:token"
+_LINE_BREAKS = re.compile(r"[\t\r\n]+")
+_SPACES = re.compile(r"\s+")
+_EVENT_KEY = ["run", "session", "page", "position"]
+
+
+def _check_run_folder(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise DataError(
+            f"Run folder {run_dir} does not exist. Pass the folder of a finished run, "
+            "e.g. runs/<name>/."
+        )
+    for name in RUN_FILES:
+        if not (run_dir / name).exists():
+            raise DataError(
+                f"{run_dir / name} is missing, so {run_dir} is not a complete simrec run folder "
+                f"(it needs {', '.join(RUN_FILES)}). Point at another run folder, or re-run the "
+                "scenario so it writes all its outputs."
+            )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise DataError(
+            f"Cannot read {path}: {err}. The file is damaged; re-run the scenario."
+        ) from err
+
+
+def _id_mapper(
+    table: pd.DataFrame, index_col: str, id_col: str, path: Path
+) -> Callable[[np.ndarray, str], np.ndarray]:
+    """Return ``f(indices) -> raw ids`` for a users/items table."""
+    if id_col not in table:
+        raise DataError(f"{path} lacks the column '{id_col}'; it was not written by simrec.")
+    index = table[index_col].to_numpy(np.int64) if index_col in table else np.arange(len(table))
+    raw = table[id_col].to_numpy()
+    if len(index) and (index.min() < 0 or len(np.unique(index)) != len(index)):
+        raise DataError(f"{path}: column '{index_col}' must hold distinct non-negative indices.")
+    pos = np.full(int(index.max()) + 1 if len(index) else 0, -1, np.int64)
+    pos[index] = np.arange(len(index))
+
+    def to_raw(codes: np.ndarray, source: str) -> np.ndarray:
+        codes = np.asarray(codes, np.int64)
+        bad = (codes < 0) | (codes >= len(pos))
+        found = np.where(bad, -1, pos[np.where(bad, 0, codes)])
+        if (found < 0).any():
+            first = int(codes[np.argmax(found < 0)])
+            raise DataError(
+                f"{source} refers to {index_col} index {first}, which {path.name} does not list. "
+                "The run folder mixes files of different runs; re-run the scenario."
+            )
+        return raw[found]
+
+    return to_raw
+
+
+def _clicks_and_ratings(run_dir: Path) -> Iterator[pd.DataFrame]:
+    """Click and rating rows, one part at a time (memory bounded by one part)."""
+    columns = [*_EVENT_KEY, "user", "item", "event", "value", "timestamp"]
+    for path in list_parts(run_dir / EVENTS_DIRNAME):
+        part = pq.read_table(path, columns=columns).to_pandas()
+        yield part.loc[part["event"].astype(str).isin(["click", "rating"])]
+
+
+def simulated_interactions(events: pd.DataFrame) -> pd.DataFrame:
+    """Clicks of an event table with the rating given at the same slot.
+
+    Args:
+        events: Event rows (any subset that contains the clicks and ratings).
+
+    Returns:
+        Columns ``user``, ``item`` (indices), ``rating`` (``float32``, NaN when the
+        click was not rated) and ``timestamp``, in event order.
+    """
+    kind = events["event"].astype(str)
+    clicks = events.loc[kind == "click", [*_EVENT_KEY, "user", "item", "timestamp"]]
+    ratings = events.loc[kind == "rating", [*_EVENT_KEY, "value"]]
+    ratings = ratings.drop_duplicates(_EVENT_KEY, keep="last").rename(columns={"value": "rating"})
+    for frame in (clicks, ratings):
+        frame["run"] = frame["run"].astype(str)
+    merged = clicks.merge(ratings, how="left", on=_EVENT_KEY, sort=False)
+    return pd.DataFrame(
+        {
+            "user": merged["user"].to_numpy(np.int32),
+            "item": merged["item"].to_numpy(np.int32),
+            "rating": merged["rating"].to_numpy(np.float32),
+            "timestamp": merged["timestamp"].to_numpy(np.int64),
+        }
+    )
+
+
+def build_interactions(run_dir: Path) -> pd.DataFrame:
+    """The export interaction table of a run: real rows, then simulated rows.
+
+    Args:
+        run_dir: A complete run folder.
+
+    Returns:
+        Columns :data:`EXPORT_COLUMNS`, with raw user and item ids.
+
+    Raises:
+        DataError: A run file is missing or inconsistent.
+    """
+    run_dir = Path(run_dir)
+    _check_run_folder(run_dir)
+    users, items = _read_table(run_dir / "users.parquet"), _read_table(run_dir / "items.parquet")
+    user_raw = _id_mapper(users, "user", "user_id", run_dir / "users.parquet")
+    item_raw = _id_mapper(items, "item", "item_id", run_dir / "items.parquet")
+    train = _read_table(run_dir / "train.parquet")
+    if not {"user", "item"} <= set(train.columns):
+        raise DataError(
+            f"{run_dir / 'train.parquet'} lacks the 'user' and 'item' index columns; "
+            "it was not written by simrec. Re-run the scenario."
+        )
+    real = Interactions.from_frame(train).to_frame()
+    kept = list(_clicks_and_ratings(run_dir))
+    sim = simulated_interactions(pd.concat(kept, ignore_index=True)) if kept else real.iloc[:0]
+    frames = []
+    for origin, table, source in (("real", real, "train.parquet"), ("sim", sim, EVENTS_DIRNAME)):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": user_raw(table["user"].to_numpy(), source),
+                    "item_id": item_raw(table["item"].to_numpy(), source),
+                    "rating": table["rating"].to_numpy(np.float32),
+                    "timestamp": table["timestamp"].to_numpy(np.int64),
+                    "origin": np.full(len(table), origin, dtype=object),
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out["origin"] = out["origin"].astype(str)
+    return out
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """Strings with tabs and line breaks replaced by a space (TSV-safe); missing → ''."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    return text.str.replace(_LINE_BREAKS, " ", regex=True)
+
+
+def _genre_seq(genres: pd.Series) -> pd.Series:
+    """``"Film Noir|Drama"`` → ``"Film_Noir Drama"`` (one token per genre)."""
+
+    def convert(text: str) -> str:
+        names = (_SPACES.sub("_", g.strip()) for g in text.split("|"))
+        return " ".join(n for n in names if n)
+
+    return _clean(genres).map(convert)
+
+
+def _is_scalar(values: pd.Series) -> bool:
+    if values.dtype != object:
+        return True
+    sample = values.dropna()
+    nested = list | tuple | dict | set | np.ndarray | bytes
+    return sample.empty or not isinstance(sample.iloc[0], nested)
+
+
+def _scalar_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    skipped = [c for c in df.columns if not _is_scalar(df[c])]
+    if skipped:
+        logger.warning("export skips non-scalar columns %s of %s", skipped, path.name)
+    return df.drop(columns=skipped)
+
+
+def _write_tsv(path: Path, header: str, body: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(header + "\n")
+        body.to_csv(fh, sep="\t", header=False, index=False, na_rep="", lineterminator="\n")
+    return path
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, na_rep="", lineterminator="\n", encoding="utf-8")
+    return path
+
+
+def _recbole_name(column: str) -> str:
+    return re.sub(r"[\s:]+", "_", str(column))
+
+
+def _export_recbole(run_dir: Path, inter: pd.DataFrame, out: Path, dataset: str) -> list[Path]:
+    users = _scalar_columns(_read_table(run_dir / "users.parquet"), run_dir / "users.parquet")
+    items = _read_table(run_dir / "items.parquet")
+
+    body = inter.copy()
+    for col in ("user_id", "item_id", "origin"):
+        body[col] = _clean(body[col])
+    written = [_write_tsv(out / f"{dataset}.inter", _INTER_HEADER, body)]
+
+    user_cols = ["user_id", *[c for c in users.columns if c not in ("user", "user_id")]]
+    user_body, user_head = pd.DataFrame(index=users.index), []
+    for col in user_cols:
+        values = users[col]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and col != "user_id":
+            user_body[col], kind = values, "float"
+        else:
+            user_body[col], kind = _clean(values), "token"
+        user_head.append(f"{_recbole_name(col)}:{kind}")
+    written.append(_write_tsv(out / f"{dataset}.user", "\t".join(user_head), user_body))
+
+    item_body = pd.DataFrame({"item_id": _clean(items["item_id"])})
+    item_head = ["item_id:token"]
+    if "title" in items:
+        item_body["title"] = _clean(items["title"])
+        item_head.append("title:token_seq")
+    if "genres" in items:
+        item_body["genre"] = _genre_seq(items["genres"])
+        item_head.append("genre:token_seq")
+    if "popularity" in items:
+        item_body["popularity"] = items["popularity"].to_numpy(np.float64)
+        item_head.append("popularity:float")
+    written.append(_write_tsv(out / f"{dataset}.item", "\t".join(item_head), item_body))
+    return written
+
+
+def _export_csv(run_dir: Path, inter: pd.DataFrame, out: Path) -> list[Path]:
+    written = [_write_csv(out / "interactions.csv", inter)]
+    for name in ("users", "items"):
+        path = run_dir / f"{name}.parquet"
+        written.append(_write_csv(out / f"{name}.csv", _scalar_columns(_read_table(path), path)))
+    # Part by part, so memory stays bounded by one part however long the run was.
+    events_path = out / "events.csv"
+    with atomic_path(events_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(EVENT_SCHEMA.names) + "\n")
+        for part in list_parts(run_dir / EVENTS_DIRNAME):
+            events = pq.read_table(part).to_pandas()
+            events.to_csv(fh, header=False, index=False, na_rep="", lineterminator="\n")
+    written.append(events_path)
+    return written
+
+
+def export_run(
+    run_dir: Path,
+    formats: Sequence[str] = ("recbole",),
+    out_dir: Path | None = None,
+) -> dict[str, list[Path]]:
+    """Export a run's interactions (real, then simulated) and tables.
+
+    * ``"recbole"``: ``<dataset>.inter``, ``.user``, ``.item`` atomic files, where
+      ``<dataset>`` is the run folder's name; into ``out_dir`` or ``run_dir/"atomic"``.
+    * ``"csv"``: ``interactions.csv``, ``users.csv``, ``items.csv``, ``events.csv``;
+      into ``out_dir`` or ``run_dir/"export"``.
+    * ``"parquet"``: ``interactions.parquet``; into ``out_dir`` or ``run_dir/"export"``.
+
+    Every file is written atomically; missing ratings are empty fields.
+
+    Args:
+        run_dir: A complete run folder (``runs/<name>/``).
+        formats: Any of :data:`EXPORT_FORMATS`.
+        out_dir: Folder for all outputs instead of the defaults above.
+
+    Returns:
+        The files written, per format.
+
+    Raises:
+        ConfigError: An unknown format.
+        DataError: The run folder lacks a file or its files disagree.
+    """
+    if isinstance(formats, str):
+        formats = (formats,)
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
+        )
+    run_dir = Path(run_dir)
+    inter = build_interactions(run_dir)
+    dataset = run_dir.resolve().name
+    written: dict[str, list[Path]] = {}
+    for fmt in dict.fromkeys(formats):
+        default = run_dir / ("atomic" if fmt == "recbole" else "export")
+        out = Path(out_dir) if out_dir is not None else default
+        if fmt == "recbole":
+            written[fmt] = _export_recbole(run_dir, inter, out, dataset)
+        elif fmt == "csv":
+            written[fmt] = _export_csv(run_dir, inter, out)
+        else:
+            path = out / "interactions.parquet"
+            write_parquet_atomic(inter, path)
+            written[fmt] = [path]
+        logger.info("exported %s as %s into %s", run_dir, fmt, out)
+    return written
+
+
+def read_recbole_inter(path: Path) -> pd.DataFrame:
+    """Read a RecBole atomic file (``.inter``, ``.user`` or ``.item``) by its typed header.
+
+    Args:
+        path: The atomic file.
+
+    Returns:
+        Columns named without their type suffix; ``float`` columns as ``float64``
+        (empty fields as NaN), all others (tokens, sequences) as strings.
+
+    Raises:
+        DataError: The file is missing or its header is not a RecBole header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"RecBole atomic file {path} does not exist; export the run first.")
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\r\n")
+    names, kinds = [], []
+    for field in header.split("\t"):
+        name, _, kind = field.rpartition(":")
+        if not name or kind not in _RECBOLE_TYPES:
+            raise DataError(
+                f"{path}: header field {field!r} is not 'name:type' with a type among "
+                f"{', '.join(_RECBOLE_TYPES)}; the file is not a RecBole atomic file."
+            )
+        names.append(name)
+        kinds.append(kind)
+    df = pd.read_csv(
+        path,
+        sep="\t",
+        header=0,
+        names=names,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        quoting=csv.QUOTE_MINIMAL,
+        encoding="utf-8",
+    )
+    for name, kind in zip(names, kinds, strict=True):
+        if kind == "float":
+            df[name] = pd.to_numeric(df[name].replace("", np.nan)).astype(np.float64)
+    return df

@@ -1,0 +1,158 @@
+"""Provenance of a run (package versions, git revision) and atomic file writes.
+
+Every file a run writes goes through a temporary name in the same folder and
+:func:`os.replace`, so a reader (or a crash) never sees half a file and an older
+complete file is only ever replaced by a newer complete one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+#: Distributions whose versions go into every manifest, in this order.
+TRACKED_PACKAGES = ("simrec", "mesa", "numpy", "scipy", "pandas", "pyarrow", "networkx", "pydantic")
+
+_GIT_TIMEOUT_S = 5.0
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on, plus Python and the platform.
+
+    Packages that are not installed are left out rather than failing.
+
+    Returns:
+        ``{"simrec": "0.1.0", "numpy": "2.4.6", ..., "python": "3.11.9", "platform": "Linux-..."}``.
+    """
+    versions: dict[str, str] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name == "simrec":  # running from a source tree that was never installed
+                import simrec
+
+                versions[name] = simrec.__version__
+    versions["python"] = platform.python_version()
+    versions["platform"] = platform.platform()
+    return versions
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):  # git missing, timeout, bad cwd
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def git_revision(path: Path | None = None) -> dict[str, Any] | None:
+    """The git commit and dirty flag of the checkout that contains ``path``.
+
+    Args:
+        path: A file or folder inside the checkout; default: the simrec package's
+            source folder.
+
+    Returns:
+        ``{"commit": "<40 hex digits>", "dirty": bool | None}`` (``dirty`` is
+        ``None`` when ``git status`` failed or timed out), or ``None`` when
+        ``path`` is not inside a git checkout or git is not installed.
+    """
+    if path is None:
+        import simrec
+
+        path = Path(simrec.__file__).resolve().parent
+    path = Path(path)
+    cwd = path if path.is_dir() else path.parent
+    if not cwd.is_dir():
+        return None
+    head = _git(["rev-parse", "HEAD"], cwd)
+    if head is None or not head.strip():
+        return None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    dirty = None if status is None else bool(status.strip())
+    return {"commit": head.strip(), "dirty": dirty}
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds.
+
+    The temporary name starts with ``.`` so dataset readers (pyarrow, pandas)
+    skip it. If the block raises, the temporary file is removed and ``path``
+    keeps whatever it held before.
+
+    Args:
+        path: The final file name. Its folder is created if missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # make the bytes durable before the name points at them
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys in insertion order) to ``path`` atomically.
+
+    Paths and other unknown objects are written as strings, numpy scalars and
+    arrays as plain numbers and lists.
+
+    Args:
+        path: Destination file.
+        obj: A JSON-serialisable object.
+    """
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, ensure_ascii=False)
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to the Parquet file ``path`` atomically.
+
+    A non-default index is kept as columns (pandas' default behaviour), so no
+    data is dropped.
+
+    Args:
+        df: The frame to write.
+        path: Destination file.
+    """
+    with atomic_path(Path(path)) as tmp:
+        df.to_parquet(tmp, engine="pyarrow")

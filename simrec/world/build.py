@@ -1,0 +1,94 @@
+"""``build_world``: scenario config + seed → catalog, population, taste, graph, splits."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrec.config.schema import ScenarioConfig, SyntheticData
+from simrec.core.rng import child_rng
+from simrec.data.load import load_dataset
+from simrec.data.types import Dataset, Interactions
+from simrec.world.catalog import Catalog
+from simrec.world.population import TRAITS, Population, build_population
+from simrec.world.social import SocialGraph, build_graph
+from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class World:
+    """Everything a run starts from.
+
+    Attributes:
+        dataset: The loaded data set.
+        train: Real interactions agents and recommenders learn from.
+        heldout: Real interactions held out for evaluation (may be empty).
+        catalog: Public item data.
+        population: Per-user arrays.
+        taste: Hidden taste model (never shown to a recommender).
+        graph: The social graph.
+    """
+
+    dataset: Dataset
+    train: Interactions
+    heldout: Interactions
+    catalog: Catalog
+    population: Population
+    taste: TasteModel
+    graph: SocialGraph
+
+
+def split_interactions(cfg: ScenarioConfig, inter: Interactions, rng: np.random.Generator) -> tuple[Interactions, Interactions]:
+    """Split real interactions into (train, held-out) as the data block says."""
+    split = cfg.environment.data.split
+    if split.kind == "none" or split.holdout_fraction == 0:
+        return inter, Interactions.empty()
+    from simrec.data.split import split_random, split_temporal
+
+    if split.kind == "random":
+        s = split_random(inter, split.holdout_fraction, rng, min_train=split.min_train)
+    else:
+        s = split_temporal(inter, split.holdout_fraction, min_train=split.min_train)
+    return s.train, s.heldout
+
+
+def _trait_priors(dataset: Dataset) -> dict[str, np.ndarray] | None:
+    """Per-user Beta parameters of each trait from synthetic archetypes, if any."""
+    prior = dataset.latent.get("trait_priors")
+    if prior is None:
+        return None
+    return {t: prior[:, i, :] for i, t in enumerate(TRAITS)}
+
+
+def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
+    """Build the world of a scenario.
+
+    Args:
+        cfg: The validated scenario.
+        seed: Root seed (default: ``cfg.seed``).
+    """
+    seed = cfg.seed if seed is None else seed
+    data_cfg = cfg.environment.data
+    dataset = load_dataset(data_cfg, child_rng(seed, "world", "data"))
+    train, heldout = split_interactions(cfg, dataset.interactions, child_rng(seed, "world", "split"))
+    taste_cfg = cfg.agents.taste
+    use_latent = taste_cfg.source == "auto" and isinstance(data_cfg, SyntheticData) and bool(dataset.latent)
+    if use_latent:
+        taste = taste_from_latent(dataset)
+    else:
+        taste = fit_taste(train, dataset.n_users, dataset.n_items, taste_cfg, child_rng(seed, "world", "taste"))
+    score = taste.rating.predict(train.user, train.item)
+    population = build_population(
+        dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)
+    )
+    catalog = Catalog.from_dataset(dataset, train)
+    graph = build_graph(cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"))
+    log.info(
+        "world: %d users, %d items, %d train / %d held-out interactions, %d edges",
+        dataset.n_users, dataset.n_items, len(train), len(heldout), graph.n_edges,
+    )  # fmt: skip
+    return World(dataset, train, heldout, catalog, population, taste, graph)

@@ -1,0 +1,118 @@
+"""The world's hidden taste model: what users truly like, and how they rate.
+
+Never shown to a recommender. ``interest`` drives what users choose to watch
+(fitted on who-watched-what); ``rating`` drives the stars they give (fitted on
+the ratings). Synthetic worlds can use their planted truth instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrec.config.schema import TasteConfig
+from simrec.data.types import Dataset, Interactions
+
+
+def _pair_dot(a: np.ndarray, b: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``a[users] · b[items]`` for ``users [n]`` and ``items [n]`` or ``[n, k]``."""
+    if items.ndim == 1:
+        return np.einsum("nd,nd->n", a[users], b[items])
+    return np.einsum("nd,nkd->nk", a[users], b[items])
+
+
+@dataclass
+class RatingModel:
+    """Biased matrix factorisation: ``mu + b_u + b_i + p_u · q_i``."""
+
+    global_mean: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted rating score for ``users [n]`` × ``items [n]`` or ``[n, k]``."""
+        ub = self.user_bias[users]
+        dot = _pair_dot(self.user_factors, self.item_factors, users, items)
+        if items.ndim == 2:
+            ub = ub[:, None]
+        return self.global_mean + ub + self.item_bias[items] + dot
+
+
+@dataclass
+class TasteModel:
+    """Hidden per-user interest and rating models over the catalog.
+
+    Attributes:
+        user_factors: ``[n_users, d]`` interest factors.
+        item_factors: ``[n_items, d]`` interest factors.
+        interest_mean: Per-user mean of interest over all items.
+        interest_std: Per-user standard deviation of interest over all items.
+        rating: The rating model.
+    """
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    interest_mean: np.ndarray
+    interest_std: np.ndarray
+    rating: RatingModel
+
+    def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Interest z-scored per user over the catalog (``[n]`` or ``[n, k]``)."""
+        raw = _pair_dot(self.user_factors, self.item_factors, users, items)
+        mean, std = self.interest_mean[users], self.interest_std[users]
+        if items.ndim == 2:
+            mean, std = mean[:, None], std[:, None]
+        return (raw - mean) / std
+
+    @staticmethod
+    def catalog_moments(user_factors: np.ndarray, item_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean and std of ``u · v`` over all items, without an ``[n, m]`` matrix."""
+        mu_v = item_factors.mean(axis=0)
+        cov = np.cov(item_factors, rowvar=False, bias=True).reshape(item_factors.shape[1], -1)
+        mean = user_factors @ mu_v
+        var = np.einsum("nd,de,ne->n", user_factors, cov, user_factors)
+        return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-8)).astype(np.float32)
+
+
+def _make(user_f: np.ndarray, item_f: np.ndarray, rating: RatingModel) -> TasteModel:
+    mean, std = TasteModel.catalog_moments(user_f, item_f)
+    return TasteModel(user_f.astype(np.float32), item_f.astype(np.float32), mean, std, rating)
+
+
+def taste_from_latent(dataset: Dataset, users: np.ndarray | None = None) -> TasteModel:
+    """The planted truth of a synthetic dataset (optionally restricted to ``users``)."""
+    lat = dataset.latent
+    uf = lat["user_factors"] if users is None else lat["user_factors"][users]
+    ub = lat["user_bias"] if users is None else lat["user_bias"][users]
+    scale = float(lat["rating_scale"])
+    rating = RatingModel(
+        float(lat["global_mean"]), ub, lat["item_bias"], uf * scale, lat["item_factors"]
+    )
+    return _make(uf, lat["item_factors"], rating)
+
+
+def fit_taste(train: Interactions, n_users: int, n_items: int, cfg: TasteConfig, rng: np.random.Generator) -> TasteModel:
+    """Fit interest (implicit ALS) and rating (biased ALS) models on training interactions."""
+    from simrec.core.als import explicit_als, implicit_als
+
+    matrix = train.matrix(n_users, n_items)
+    matrix.data[:] = 1.0
+    user_f, item_f = implicit_als(
+        matrix, factors=cfg.factors, reg=cfg.reg, alpha=cfg.alpha, iterations=cfg.iterations, rng=rng
+    )
+    rated = ~np.isnan(train.rating)
+    if rated.any():
+        model = explicit_als(
+            train.user[rated], train.item[rated], train.rating[rated], n_users, n_items,
+            factors=cfg.rating_factors, reg=cfg.rating_reg, iterations=15, rng=rng,
+        )  # fmt: skip
+        rating = RatingModel(
+            float(model.global_mean), model.user_bias, model.item_bias, model.user_factors, model.item_factors
+        )
+    else:
+        # No ratings in the data: stars follow interest around a neutral mean.
+        rating = RatingModel(3.5, np.zeros(n_users, np.float32), np.zeros(n_items, np.float32), user_f, item_f)
+    return _make(user_f, item_f, rating)

@@ -1,0 +1,131 @@
+"""The choice-model policy on a world built for the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simrec.agents.policies.base import PageBatch, build_policy
+from simrec.config.schema import ChoiceParams
+from simrec.core.rng import child_rng
+from simrec.world.build import build_world
+from tests.helpers import small_scenario
+
+
+@pytest.fixture(scope="module")
+def world_and_cfg(tmp_path_factory: pytest.TempPathFactory):
+    cfg = small_scenario(tmp_path_factory.mktemp("choice"))
+    return build_world(cfg), cfg
+
+
+def make_policy(world, cfg, seed: int = 0, **params):
+    cfg = cfg.model_copy(deep=True)
+    cfg.policy.choice = ChoiceParams(**{**cfg.policy.choice.model_dump(), **params})
+    return build_policy(cfg.policy, world, child_rng(seed, "policy"))
+
+
+def batch_for(world, users: np.ndarray, items: np.ndarray, fatigue: float = 0.0) -> PageBatch:
+    n = len(users)
+    return PageBatch(1, 0, users, items, np.zeros(n, np.float32), np.full(n, fatigue, np.float32))
+
+
+def best_and_worst(world, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    all_items = np.broadcast_to(np.arange(world.catalog.n_items), (len(users), world.catalog.n_items))
+    aff = world.taste.affinity(users, all_items)
+    order = np.argsort(-aff, axis=1)
+    return order[:, :k], order[:, -k:]
+
+
+def test_decisions_are_consistent(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    users = np.arange(world.population.n_users)
+    items = np.random.default_rng(1).integers(world.catalog.n_items, size=(len(users), 5))
+    batch = batch_for(world, users, items)
+    dec = policy.decide(batch).validate(batch)
+    assert dec.clicks.dtype == bool
+    assert set(np.unique(dec.ratings[dec.clicks])) <= {1, 2, 3, 4, 5}
+    assert np.all(dec.ratings[~dec.clicks] == 0)
+
+
+def test_users_watch_what_they_like_more(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    users = np.repeat(np.arange(world.population.n_users), 5)
+    best, worst = best_and_worst(world, users, 5)
+    ctr_best = policy.decide(batch_for(world, users, best)).clicks.mean()
+    ctr_worst = policy.decide(batch_for(world, users, worst)).clicks.mean()
+    assert ctr_best > 3 * ctr_worst, (ctr_best, ctr_worst)
+
+
+def test_fatigue_and_position_lower_clicks(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    users = np.repeat(np.arange(world.population.n_users), 10)
+    items = np.random.default_rng(2).integers(world.catalog.n_items, size=(len(users), 8))
+    rested = policy.decide(batch_for(world, users, items, 0.0)).clicks
+    tired = policy.decide(batch_for(world, users, items, 3.0)).clicks
+    assert tired.mean() < rested.mean()
+    first, last = rested[:, 0].mean(), rested[:, -1].mean()
+    assert first > last, (first, last)
+
+
+def test_ratings_follow_each_users_habits(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    # Rate every user's own training items many times: the star distribution per
+    # user should track their own history (a harsh rater stays harsh).
+    train = world.train
+    users = np.repeat(train.user, 20).astype(np.int64)
+    items = np.repeat(train.item, 20).astype(np.int64)[:, None]
+    stars = policy.rate(users, items, np.ones_like(items, dtype=bool))[:, 0].astype(float)
+    sim_mean = np.bincount(users, weights=stars) / np.maximum(np.bincount(users), 1)
+    real_mean = np.bincount(train.user, weights=train.rating) / np.maximum(np.bincount(train.user), 1)
+    has = np.bincount(train.user, minlength=world.population.n_users) >= 5
+    corr = np.corrcoef(sim_mean[has], real_mean[has])[0, 1]
+    assert corr > 0.6, corr
+    # and the overall distribution is close to the real one
+    real = np.bincount(train.rating.astype(int), minlength=6)[1:] / len(train)
+    sim = np.bincount(stars.astype(int), minlength=6)[1:] / len(stars)
+    assert np.abs(real - sim).max() < 0.05, (real, sim)
+
+
+def test_bad_mood_and_impatience_make_users_leave(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    users = np.repeat(np.arange(world.population.n_users), 20)
+    fat = np.zeros(len(users), np.float32)
+    happy = policy.leave(users, np.full(len(users), 1.0, np.float32), fat).mean()
+    sad = policy.leave(users, np.full(len(users), -1.0, np.float32), fat).mean()
+    assert sad > happy + 0.1, (sad, happy)
+    pop = world.population
+    patient = users[pop.patience[users] > 0.7]
+    impatient = users[pop.patience[users] < 0.3]
+    zero = np.zeros(len(patient), np.float32)
+    p_leave = policy.leave(patient, zero, zero).mean()
+    zero2 = np.zeros(len(impatient), np.float32)
+    i_leave = policy.leave(impatient, zero2, zero2).mean()
+    assert i_leave > p_leave, (i_leave, p_leave)
+
+
+def test_empty_page_lowers_mood(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    users = np.arange(10)
+    batch = batch_for(world, users, np.zeros((10, 5), np.int64))
+    none = np.zeros((10, 5), bool)
+    sat, fat = policy.feel(batch, none, np.zeros((10, 5), np.int8))
+    assert np.all(sat < 0) and np.all(fat > 0)
+
+
+def test_same_seed_same_decisions(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    users = np.arange(world.population.n_users)
+    items = np.random.default_rng(3).integers(world.catalog.n_items, size=(len(users), 5))
+    a = make_policy(world, cfg, seed=5).decide(batch_for(world, users, items))
+    b = make_policy(world, cfg, seed=5).decide(batch_for(world, users, items))
+    c = make_policy(world, cfg, seed=6).decide(batch_for(world, users, items))
+    assert np.array_equal(a.clicks, b.clicks) and np.array_equal(a.ratings, b.ratings)
+    assert not np.array_equal(a.clicks, c.clicks)

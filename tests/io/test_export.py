@@ -1,0 +1,239 @@
+"""Tests of exporting a hand-made run folder as RecBole atomic files, CSV and Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simrec.core.errors import ConfigError, DataError
+from simrec.io.events import EVENT_CODE, EventBatch, EventSink
+from simrec.io.export import EXPORT_COLUMNS, build_interactions, export_run, read_recbole_inter
+
+NAN = float("nan")
+
+
+def _events() -> EventBatch:
+    rows = [
+        # step, session, page, position, user, item, event, value, policy, timestamp
+        (0, 10, 0, 0, 1, 2, "impression", NAN, 0, 1000),
+        (0, 10, 0, 1, 1, 3, "impression", NAN, 0, 1000),
+        (0, 10, 0, 0, 1, 2, "click", NAN, 0, 1010),
+        (0, 10, 0, 0, 1, 2, "rating", 4.5, 0, 1020),
+        (0, 10, 0, 1, 1, 3, "click", NAN, 0, 1030),  # clicked, never rated
+        (0, 10, 0, -1, 1, -1, "exit", NAN, 0, 1040),
+        (1, 11, 0, 0, 0, 1, "impression", NAN, 1, 2000),
+        (1, 11, 0, 0, 0, 1, "click", NAN, 1, 2010),
+        (1, 11, 0, 1, 0, 0, "skip", NAN, 1, 2015),
+        (1, 11, 0, 0, 0, 1, "rating", 2.0, 1, 2020),  # lands in the next part (chunk_rows=8)
+        (1, 12, 0, 0, 2, 0, "rating", 5.0, 1, 2100),  # a rating without a click is not exported
+    ]
+    cols = list(zip(*rows, strict=True))
+    return EventBatch(
+        step=np.array(cols[0]),
+        session=np.array(cols[1]),
+        page=np.array(cols[2]),
+        position=np.array(cols[3]),
+        user=np.array(cols[4]),
+        item=np.array(cols[5]),
+        event=np.array([EVENT_CODE[e] for e in cols[6]]),
+        value=np.array(cols[7]),
+        policy=np.array(cols[8]),
+        timestamp=np.array(cols[9]),
+    )
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    """A tiny but complete run folder: 3 users, 4 items, 3 real and 2 simulated interactions."""
+    run = tmp_path / "runs" / "tiny-run"
+    run.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "user": np.arange(3, dtype=np.int32),
+            "user_id": ["u7", "u8", "u9"],
+            "age": [24, 53, 31],
+            "gender": ["M", "F", "M"],
+            "occupation": ["technician", "other", "health care"],
+            "zip_code": ["85711", "94043", "E2A 1B3"],
+            "taste": [np.zeros(2), np.ones(2), np.zeros(2)],  # non-scalar: skipped by exports
+        }
+    ).to_parquet(run / "users.parquet")
+    pd.DataFrame(
+        {
+            "item": np.arange(4, dtype=np.int32),
+            "item_id": [101, 102, 103, 104],
+            "title": ["Toy Story (1995)", 'The "Tab"\tMovie', "Line\nBreak", "Heat"],
+            "text": ["a", "b", "c", "d"],
+            "genres": ["Animation|Children's", "Film Noir|Drama", "", "Action"],
+            "popularity": np.array([2, 1, 0, 0], np.float32),
+        }
+    ).to_parquet(run / "items.parquet")
+    pd.DataFrame(
+        {
+            "user": np.array([0, 1, 2], np.int32),
+            "item": np.array([0, 0, 1], np.int32),
+            "rating": np.array([4.0, NAN, 3.5], np.float32),
+            "timestamp": np.array([881250949, 891717742, 878887116], np.int64),
+        }
+    ).to_parquet(run / "train.parquet")
+    with EventSink(run / "events.parquet", "tiny-run", ["choice", "llm"], chunk_rows=8) as sink:
+        sink.append(_events())
+    pd.DataFrame({"step": [0, 1], "ctr": [0.5, 0.5]}).to_parquet(run / "metrics.parquet")
+    (run / "manifest.json").write_text(json.dumps({"run": "tiny-run"}))
+    return run
+
+
+EXPECTED = pd.DataFrame(
+    {
+        "user_id": ["u7", "u8", "u9", "u8", "u8", "u7"],
+        "item_id": [101, 101, 102, 103, 104, 102],
+        "rating": np.array([4.0, NAN, 3.5, 4.5, NAN, 2.0], np.float32),
+        "timestamp": np.array([881250949, 891717742, 878887116, 1010, 1030, 2010], np.int64),
+        "origin": ["real", "real", "real", "sim", "sim", "sim"],
+    }
+)
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Exported rows in comparable form: ids as str, rating float32, timestamp int64."""
+    return pd.DataFrame(
+        {
+            "user_id": df["user_id"].astype(str).to_numpy(object),
+            "item_id": df["item_id"].astype(str).to_numpy(object),
+            "rating": df["rating"].to_numpy(np.float32),
+            "timestamp": df["timestamp"].to_numpy(np.int64),
+            "origin": df["origin"].astype(str).to_numpy(object),
+        }
+    )
+
+
+def test_build_interactions(run_dir: Path) -> None:
+    inter = build_interactions(run_dir)
+    assert list(inter.columns) == list(EXPORT_COLUMNS)
+    pd.testing.assert_frame_equal(_normalise(inter), _normalise(EXPECTED))
+
+
+def test_export_all_formats(run_dir: Path) -> None:
+    written = export_run(run_dir, formats=("recbole", "csv", "parquet"))
+    atomic, export = run_dir / "atomic", run_dir / "export"
+    assert written["recbole"] == [atomic / f"tiny-run.{s}" for s in ("inter", "user", "item")]
+    csv_names = ("interactions", "users", "items", "events")
+    assert written["csv"] == [export / f"{n}.csv" for n in csv_names]
+    assert written["parquet"] == [export / "interactions.parquet"]
+    for paths in written.values():
+        assert all(p.is_file() for p in paths)
+    assert not [p for p in (*atomic.iterdir(), *export.iterdir()) if p.name.startswith(".")]
+
+
+def test_recbole_inter_round_trip(run_dir: Path) -> None:
+    (inter_path, user_path, item_path) = export_run(run_dir)["recbole"]
+    lines = inter_path.read_text().splitlines()
+    assert lines[0] == "user_id:token\titem_id:token\trating:float\ttimestamp:float\torigin:token"
+    assert lines[2] == "u8\t101\t\t891717742\treal"  # missing rating: empty field
+    back = read_recbole_inter(inter_path)
+    assert list(back.columns) == list(EXPORT_COLUMNS)
+    assert back["rating"].dtype == np.float64 and back["timestamp"].dtype == np.float64
+    pd.testing.assert_frame_equal(_normalise(back), _normalise(EXPECTED))
+
+
+def test_recbole_user_and_item_files(run_dir: Path) -> None:
+    _, user_path, item_path = export_run(run_dir, out_dir=run_dir / "elsewhere")["recbole"]
+    assert user_path.parent == run_dir / "elsewhere"
+    user_lines = user_path.read_text().splitlines()
+    assert user_lines[0] == (
+        "user_id:token\tage:float\tgender:token\toccupation:token\tzip_code:token"
+    )
+    users = read_recbole_inter(user_path)
+    assert list(users["user_id"]) == ["u7", "u8", "u9"]
+    assert list(users["age"]) == [24.0, 53.0, 31.0]
+    assert list(users["occupation"]) == ["technician", "other", "health care"]
+
+    item_lines = item_path.read_text().splitlines()
+    assert item_lines[0] == "item_id:token\ttitle:token_seq\tgenre:token_seq\tpopularity:float"
+    assert len(item_lines) == 5  # the newline inside a title did not split a row
+    items = read_recbole_inter(item_path)
+    assert list(items["item_id"]) == ["101", "102", "103", "104"]
+    assert list(items["title"]) == ["Toy Story (1995)", 'The "Tab" Movie', "Line Break", "Heat"]
+    assert list(items["genre"]) == ["Animation Children's", "Film_Noir Drama", "", "Action"]
+    assert list(items["popularity"]) == [2.0, 1.0, 0.0, 0.0]
+
+
+def test_csv_round_trip(run_dir: Path) -> None:
+    paths = {p.name: p for p in export_run(run_dir, formats=["csv"])["csv"]}
+    inter = pd.read_csv(paths["interactions.csv"], dtype={"user_id": str, "item_id": str})
+    assert list(inter.columns) == list(EXPORT_COLUMNS)
+    pd.testing.assert_frame_equal(_normalise(inter), _normalise(EXPECTED))
+    users = pd.read_csv(paths["users.csv"])
+    assert "taste" not in users and list(users["user_id"]) == ["u7", "u8", "u9"]
+    items = pd.read_csv(paths["items.csv"])
+    assert list(items["title"]) == ["Toy Story (1995)", 'The "Tab"\tMovie', "Line\nBreak", "Heat"]
+    events = pd.read_csv(paths["events.csv"])
+    assert len(events) == 11 and list(events.columns)[:2] == ["run", "step"]
+    assert list(events["event"])[:4] == ["impression", "impression", "click", "rating"]
+
+
+def test_parquet_round_trip(run_dir: Path) -> None:
+    (path,) = export_run(run_dir, formats=["parquet"], out_dir=run_dir / "out")["parquet"]
+    back = pd.read_parquet(path)
+    assert list(back.columns) == list(EXPORT_COLUMNS)
+    pd.testing.assert_frame_equal(_normalise(back), _normalise(EXPECTED))
+
+
+@pytest.mark.parametrize(
+    "missing", ["users.parquet", "items.parquet", "train.parquet", "events.parquet"]
+)
+def test_missing_run_file(run_dir: Path, missing: str) -> None:
+    target = run_dir / missing
+    if target.is_dir():
+        for p in target.iterdir():
+            p.unlink()
+        target.rmdir()
+    else:
+        target.unlink()
+    with pytest.raises(DataError, match=f"{missing}.*not a complete simrec run folder"):
+        export_run(run_dir)
+
+
+def test_missing_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        export_run(tmp_path / "nope")
+
+
+def test_unknown_format(run_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="recbole, csv, parquet"):
+        export_run(run_dir, formats=["recbole", "xlsx"])
+
+
+def test_inconsistent_indices(run_dir: Path) -> None:
+    pd.read_parquet(run_dir / "users.parquet").iloc[:2].to_parquet(run_dir / "users.parquet")
+    with pytest.raises(DataError, match="user index 2"):
+        export_run(run_dir)
+
+
+def test_read_recbole_inter_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        read_recbole_inter(tmp_path / "x.inter")
+    bad = tmp_path / "bad.inter"
+    bad.write_text("user_id\titem_id\n1\t2\n")
+    with pytest.raises(DataError, match="not a RecBole atomic file"):
+        read_recbole_inter(bad)
+
+
+def test_run_without_clicks_exports_real_rows_only(run_dir: Path) -> None:
+    events = run_dir / "events.parquet"
+    for p in events.iterdir():
+        p.unlink()
+    with EventSink(events, "tiny-run", ["choice"]) as sink:
+        batch = _events()
+        batch.event[:] = EVENT_CODE["impression"]
+        batch.policy[:] = 0
+        sink.append(batch)
+    inter = build_interactions(run_dir)
+    assert list(inter["origin"]) == ["real"] * 3
+    for p in events.iterdir():
+        p.unlink()  # a run that crashed before its first part: still exportable
+    assert len(build_interactions(run_dir)) == 3
