@@ -25,11 +25,16 @@ _ROW_BLOCK = 4096
 _OUTER_BUDGET = 1 << 23
 
 
-def _check_positive(name: str, value: float, integer: bool = False) -> None:
-    if integer and (int(value) != value or value < 1):
-        raise ConfigError(f"ALS {name} must be a positive integer, got {value!r}.")
-    if not integer and not value >= 0:
-        raise ConfigError(f"ALS {name} must be non-negative, got {value!r}.")
+def _check_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"ALS {name} must be an integer ≥ 1, got {value!r}.")
+    return int(value)
+
+
+def _check_nonneg(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ConfigError(f"ALS {name} must be a number ≥ 0, got {value!r}.")
+    return float(value)
 
 
 def _assemble(
@@ -143,11 +148,12 @@ def implicit_als(
     Raises:
         ConfigError: on a non-positive ``factors``/``iterations`` or negative
             ``reg``/``alpha``.
+        ValueError: if ``matrix`` has negative entries.
     """
-    _check_positive("factors", factors, integer=True)
-    _check_positive("iterations", iterations, integer=True)
-    _check_positive("reg", reg)
-    _check_positive("alpha", alpha)
+    f = _check_int("factors", factors)
+    iterations = _check_int("iterations", iterations)
+    reg = _check_nonneg("reg", reg)
+    alpha = _check_nonneg("alpha", alpha)
     rng = rng if rng is not None else np.random.default_rng(0)
     r = sp.csr_matrix(matrix, dtype=np.float32)
     r.eliminate_zeros()
@@ -155,7 +161,6 @@ def implicit_als(
     if r.nnz and r.data.min() < 0:
         raise ValueError("implicit_als needs non-negative interaction strengths")
     n_users, n_items = r.shape
-    f = int(factors)
     conf_extra = r * np.float32(alpha)  # C - 1 on observed entries
     conf = conf_extra.copy()
     conf.data += 1.0  # C·p: right-hand side weights
@@ -163,7 +168,7 @@ def implicit_als(
     item_f = (rng.standard_normal((n_items, f)) * 0.01).astype(np.float64)
     item_f[np.diff(conf_t.indptr) == 0] = 0.0
     user_f = np.zeros((n_users, f))
-    for _ in range(int(iterations)):
+    for _ in range(iterations):
         user_f = _ridge_rows(conf_extra, conf, item_f, item_f.T @ item_f, reg)
         item_f = _ridge_rows(conf_extra_t, conf_t, user_f, user_f.T @ user_f, reg)
     return user_f.astype(np.float32), item_f.astype(np.float32)
@@ -243,16 +248,18 @@ def explicit_als(
 
     Raises:
         ConfigError: on invalid hyper-parameters.
+        ValueError: if a rating is NaN or infinite.
     """
-    _check_positive("factors", factors, integer=True)
-    _check_positive("iterations", iterations, integer=True)
-    if not reg > 0:
+    f = _check_int("factors", factors)
+    iterations = _check_int("iterations", iterations)
+    if not _check_nonneg("reg", reg) > 0:
         raise ConfigError(f"explicit ALS reg must be positive, got {reg!r}.")
     rng = rng if rng is not None else np.random.default_rng(0)
     user = np.asarray(user, dtype=np.int64)
     item = np.asarray(item, dtype=np.int64)
     rating = np.asarray(rating, dtype=np.float64)
-    f = int(factors)
+    if not np.isfinite(rating).all():
+        raise ValueError("explicit_als needs finite ratings; drop unrated (NaN) interactions first")
     ones = sp.csr_matrix((np.ones(len(user)), (user, item)), shape=(n_users, n_items))
     sums = sp.csr_matrix((rating, (user, item)), shape=(n_users, n_items))
     ones.sum_duplicates()
@@ -273,14 +280,16 @@ def explicit_als(
     item_f[n_i == 0] = 0.0
     user_b = np.zeros(n_users)
     user_f = np.zeros((n_users, f))
-    for _ in range(int(iterations)):
+    for _ in range(iterations):
         target = r.copy()
         target.data = r.data - mu - item_b[r.indices]
         z = _ridge_rows(mask, target, np.column_stack([np.ones(n_items), item_f]), None, reg * n_u)
         user_b, user_f = z[:, 0], z[:, 1:]
         target_t = r_t.copy()
         target_t.data = r_t.data - mu - user_b[r_t.indices]
-        z = _ridge_rows(mask_t, target_t, np.column_stack([np.ones(n_users), user_f]), None, reg * n_i)
+        z = _ridge_rows(
+            mask_t, target_t, np.column_stack([np.ones(n_users), user_f]), None, reg * n_i
+        )
         item_b, item_f = z[:, 0], z[:, 1:]
     return ExplicitModel(
         global_mean=mu,

@@ -74,7 +74,9 @@ class ItemKNNRecommender(BaseRecommender):
     def _set_prior(self, popularity: np.ndarray) -> None:
         self._pop = np.asarray(popularity, dtype=np.float64)
         top = self._pop.max() if len(self._pop) else 0.0
-        self._prior = (_TIE_BREAK * self._pop / top if top > 0 else np.zeros_like(self._pop)).astype(np.float32)
+        self._prior = (
+            _TIE_BREAK * self._pop / top if top > 0 else np.zeros_like(self._pop)
+        ).astype(np.float32)
 
     def score(self, user_ids: np.ndarray) -> np.ndarray:
         """``history[user_ids] @ similarity`` as dense ``[n, n_items]`` float32."""

@@ -90,7 +90,13 @@ class MostPopularRecommender(BaseRecommender):
                 count[r] += count[r - 1]
             done = count[-1] >= k
             rank, row = np.nonzero(free & (count <= k) & done[None, :])
-            out[todo[row], count[rank, row] - 1] = order[rank]
+            # Scatter into [k, n] (rank-major writes stay near each other), then transpose.
+            page = np.empty((k, len(todo)), dtype=np.int64)
+            page[count[rank, row] - 1, row] = order[rank]
+            if done.all():
+                out[todo] = page.T
+            else:
+                out[todo[done]] = page[:, done].T
             if width == n_items:
                 # Fewer than k unseen items left: unseen first, then seen, both by popularity.
                 rest = np.flatnonzero(~done)

@@ -53,7 +53,9 @@ class RandomRecommender(BaseRecommender):
         user_ids = np.asarray(user_ids, dtype=np.int64)
         k = self._check_k(k)
         n, n_items = len(user_ids), self.n_items
-        seen = self.seen.csr()[user_ids] if exclude_seen else sp.csr_matrix((n, n_items), dtype=bool)
+        seen = (
+            self.seen.csr()[user_ids] if exclude_seen else sp.csr_matrix((n, n_items), dtype=bool)
+        )
         counts = np.diff(seen.indptr)
         dense = (counts > n_items // 2) | (2 * k > n_items - counts)
         out = np.empty((n, k), dtype=np.int64)

@@ -1,0 +1,96 @@
+"""The command line as a user meets it: real subprocesses, exit codes, messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers import ROOT
+
+
+def simrec(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simrec", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text, text
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+def test_run_quickstart_offline(tmp_path: Path) -> None:
+    proc = simrec("run", "scenarios/quickstart.yaml", "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "quickstart"
+    assert (run / "manifest.json").is_file()
+    assert (run / "atomic" / "quickstart.inter").is_file()
+    assert "click rate" in proc.stdout
+
+
+def test_bad_key_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrun: {stepz: 3}\n")
+    assert_clean_error(simrec("run", str(bad)), "run.stepz", str(bad), "steps")
+
+
+def test_bad_override_value(tmp_path: Path) -> None:
+    proc = simrec("run", "scenarios/quickstart.yaml", "--set", "run.steps=-1", "--out", str(tmp_path))
+    assert_clean_error(proc, "run.steps")
+
+
+def test_unknown_recommender(tmp_path: Path) -> None:
+    proc = simrec("run", "scenarios/quickstart.yaml", "--set", "recommender.name=nope", "--out", str(tmp_path))
+    assert_clean_error(proc, "Unknown recommender 'nope'", "most_popular")
+
+
+def test_missing_data_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+    proc = simrec(
+        "run", "scenarios/ml100k_compare.yaml", "--set", f"environment.data.path={missing}", "--out", str(tmp_path)
+    )
+    assert_clean_error(proc, str(missing))
+    # nothing pretends to have completed
+    manifest = tmp_path / "ml100k_compare" / "manifest.json"
+    assert '"status": "failed"' in manifest.read_text()
+
+
+def test_empty_data_set(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("user_id,item_id,rating,timestamp\n")
+    scen = tmp_path / "s.yaml"
+    scen.write_text(f"name: s\nenvironment: {{data: {{source: file, path: {empty}}}}}\n")
+    assert_clean_error(simrec("run", str(scen), "--out", str(tmp_path)), "empty.csv")
+
+
+def test_missing_scenario_file() -> None:
+    assert_clean_error(simrec("run", "scenarios/does-not-exist.yaml"), "does-not-exist.yaml")
+
+
+def test_list_and_validate() -> None:
+    proc = simrec("list")
+    assert proc.returncode == 0
+    for name in ("random", "most_popular", "item_knn", "mf", "choice", "quickstart.yaml"):
+        assert name in proc.stdout
+    proc = simrec("validate", "scenarios/quickstart.yaml", "--set", "run.steps=2")
+    assert proc.returncode == 0 and "steps: 2" in proc.stdout
+
+
+def test_export_command(tmp_path: Path) -> None:
+    proc = simrec("run", "scenarios/quickstart.yaml", "--out", str(tmp_path), "--quiet", "--set", "run.steps=2",
+                  "--set", "run.export=[]")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "quickstart"
+    proc = simrec("export", str(run), "--format", "csv", "--format", "recbole", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 0, proc.stderr
+    inter = pd.read_csv(tmp_path / "x" / "interactions.csv")
+    assert set(inter["origin"]) == {"real", "sim"}
+    assert (tmp_path / "x" / "quickstart.inter").is_file()
+    assert_clean_error(simrec("export", str(tmp_path / "nothing")), "nothing")
