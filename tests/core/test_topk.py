@@ -22,19 +22,11 @@ def test_matches_full_sort(k: int) -> None:
     np.testing.assert_array_equal(out, _reference(scores, k))
 
 
-# topk_rows' argpartition keeps an arbitrary member of a tie at the k-th value, and
-# the re-sort only orders the winners; remove these markers once it is fixed.
-_BOUNDARY_TIES = pytest.mark.xfail(
-    strict=True, reason="topk_rows: ties at the k-th value are not resolved to the lower index"
-)
-
-
 def test_ties_inside_the_top_k_are_ordered_by_index() -> None:
     scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0, 2.0]], dtype=np.float32)
     np.testing.assert_array_equal(topk_rows(scores, 4), [[1, 2, 4, 5]])
 
 
-@_BOUNDARY_TIES
 def test_ties_go_to_lower_index() -> None:
     rng = np.random.default_rng(1)
     # Few distinct values: lots of ties, inside and at the boundary of the top k.
@@ -63,7 +55,6 @@ def test_minus_inf_is_excluded_while_finite_entries_remain() -> None:
         )
 
 
-@_BOUNDARY_TIES
 def test_all_excluded_row_returns_lowest_indices() -> None:
     scores = np.full((2, 8), -np.inf, dtype=np.float32)
     scores[1, 6] = 1.0
@@ -77,3 +68,14 @@ def test_no_duplicates_and_descending() -> None:
     out = topk_rows(scores, 25)
     assert (np.diff(np.sort(out, axis=1), axis=1) > 0).all()
     assert (np.diff(np.take_along_axis(scores, out, axis=1), axis=1) <= 0).all()
+
+
+@pytest.mark.parametrize("m", [256, 300, 1000, 5000])
+def test_wide_rows_with_ties_and_exclusions_match_full_sort(m: int) -> None:
+    # Wide rows take the block-threshold path; ties and -inf must not change the answer.
+    rng = np.random.default_rng(m)
+    scores = rng.integers(0, 5, size=(40, m)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    scores[0] = -np.inf  # a fully excluded row
+    for k in (1, 10, 50, m // 64 + 3, m):
+        np.testing.assert_array_equal(topk_rows(scores, k), _reference(scores, k))
