@@ -54,7 +54,8 @@ class SimModel(mesa.Model):
         recommender: A fitted recommender.
         policy: The decision policy.
         sink: Where events go (``None`` keeps nothing, e.g. in quick experiments).
-        seed: Root seed (default ``cfg.seed``); Mesa's ``rng`` is its ``"model"`` child.
+        seed: Root seed (default ``cfg.seed``); Mesa's ``rng`` is its ``"model"`` child
+            and draws who opens the platform each step.
         create_agents: Create Mesa agent handles for users and items.
     """
 
@@ -76,7 +77,6 @@ class SimModel(mesa.Model):
         self.policy = policy
         self.sink = sink
         self.state = UserState.initial(world.population.n_users)
-        self.session_rng = child_rng(seed, "sessions")
         self.sim_log: list[Interactions] = []
         self.sessions_started = 0
         self.timings: dict[str, float] = defaultdict(float)
@@ -180,7 +180,7 @@ class SimModel(mesa.Model):
         st = self.state
         st.recover(self.cfg.policy.choice)
         with self._phase("recommend"):
-            users = st.start_sessions(self.world.population, self.session_rng)
+            users = st.start_sessions(self.world.population, self.rng)
             slate = self.recommend(users) if len(users) else np.empty((0, 0), np.int64)
         st.sessions[users] += 1
         st.last_step[users] = self.steps
