@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from simrec.core.checks import check_int, check_nonneg
 from simrec.core.errors import ConfigError
 
 # Rows whose systems are assembled and solved together, and the float32 entries
@@ -23,18 +24,6 @@ from simrec.core.errors import ConfigError
 # keep temporaries to tens of MB whatever the data size.
 _ROW_BLOCK = 4096
 _OUTER_BUDGET = 1 << 23
-
-
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"ALS {name} must be an integer ≥ 1, got {value!r}.")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ConfigError(f"ALS {name} must be a number ≥ 0, got {value!r}.")
-    return float(value)
 
 
 def _assemble(
@@ -150,10 +139,10 @@ def implicit_als(
             ``reg``/``alpha``.
         ValueError: if ``matrix`` has negative entries.
     """
-    f = _check_int("factors", factors)
-    iterations = _check_int("iterations", iterations)
-    reg = _check_nonneg("reg", reg)
-    alpha = _check_nonneg("alpha", alpha)
+    f = check_int("ALS", "factors", factors)
+    iterations = check_int("ALS", "iterations", iterations)
+    reg = check_nonneg("ALS", "reg", reg)
+    alpha = check_nonneg("ALS", "alpha", alpha)
     rng = rng if rng is not None else np.random.default_rng(0)
     r = sp.csr_matrix(matrix, dtype=np.float32)
     r.eliminate_zeros()
@@ -250,9 +239,9 @@ def explicit_als(
         ConfigError: on invalid hyper-parameters.
         ValueError: if a rating is NaN or infinite.
     """
-    f = _check_int("factors", factors)
-    iterations = _check_int("iterations", iterations)
-    if not _check_nonneg("reg", reg) > 0:
+    f = check_int("ALS", "factors", factors)
+    iterations = check_int("ALS", "iterations", iterations)
+    if not check_nonneg("ALS", "reg", reg) > 0:
         raise ConfigError(f"explicit ALS reg must be positive, got {reg!r}.")
     rng = rng if rng is not None else np.random.default_rng(0)
     user = np.asarray(user, dtype=np.int64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from simrec.core.errors import ConfigError
+from simrec.core.checks import check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.world.catalog import Catalog
@@ -15,18 +15,6 @@ _SIM_BLOCK_BUDGET = 1 << 23
 # Popularity tie-break: far below any similarity difference that matters, so it
 # only orders items with equal scores (e.g. everything for a user with no history).
 _TIE_BREAK = 1e-6
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"item_knn: {name} must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ConfigError(f"item_knn: {name} must be a number ≥ 0, got {value!r}.")
-    return float(value)
 
 
 class ItemKNNRecommender(BaseRecommender):
@@ -54,9 +42,9 @@ class ItemKNNRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=_check_int("chunk_size", chunk_size, 1))
-        self.neighbors = _check_int("neighbors", neighbors, 1)
-        self.shrink = _check_nonneg("shrink", shrink)
+        super().__init__(rng=rng, chunk_size=check_int("item_knn", "chunk_size", chunk_size, 1))
+        self.neighbors = check_int("item_knn", "neighbors", neighbors, 1)
+        self.shrink = check_nonneg("item_knn", "shrink", shrink)
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
         self._pop = np.zeros(0, dtype=np.float64)
         self._prior = np.zeros(0, dtype=np.float32)

@@ -5,22 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from simrec.core.als import implicit_als
-from simrec.core.errors import ConfigError
+from simrec.core.checks import check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.world.catalog import Catalog
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"mf: {name} must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ConfigError(f"mf: {name} must be a number ≥ 0, got {value!r}.")
-    return float(value)
 
 
 class MFRecommender(BaseRecommender):
@@ -50,11 +38,11 @@ class MFRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=_check_int("chunk_size", chunk_size, 1))
-        self.factors = _check_int("factors", factors, 1)
-        self.reg = _check_nonneg("reg", reg)
-        self.alpha = _check_nonneg("alpha", alpha)
-        self.iterations = _check_int("iterations", iterations, 1)
+        super().__init__(rng=rng, chunk_size=check_int("mf", "chunk_size", chunk_size, 1))
+        self.factors = check_int("mf", "factors", factors, 1)
+        self.reg = check_nonneg("mf", "reg", reg)
+        self.alpha = check_nonneg("mf", "alpha", alpha)
+        self.iterations = check_int("mf", "iterations", iterations, 1)
         self.user_factors = np.zeros((0, self.factors), dtype=np.float32)
         self.item_factors = np.zeros((0, self.factors), dtype=np.float32)
 

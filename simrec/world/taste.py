@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrec.config.schema import TasteConfig
+from simrec.core.als import ExplicitModel, explicit_als, implicit_als
 from simrec.data.types import Dataset, Interactions
 
 
@@ -22,23 +23,8 @@ def _pair_dot(a: np.ndarray, b: np.ndarray, users: np.ndarray, items: np.ndarray
     return np.einsum("nd,nkd->nk", a[users], b[items])
 
 
-@dataclass
-class RatingModel:
-    """Biased matrix factorisation: ``mu + b_u + b_i + p_u · q_i``."""
-
-    global_mean: float
-    user_bias: np.ndarray
-    item_bias: np.ndarray
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted rating score for ``users [n]`` × ``items [n]`` or ``[n, k]``."""
-        ub = self.user_bias[users]
-        dot = _pair_dot(self.user_factors, self.item_factors, users, items)
-        if items.ndim == 2:
-            ub = ub[:, None]
-        return self.global_mean + ub + self.item_bias[items] + dot
+# The rating model is the biased MF of the ALS module: mu + b_u + b_i + p_u · q_i.
+RatingModel = ExplicitModel
 
 
 @dataclass
@@ -88,16 +74,12 @@ def taste_from_latent(dataset: Dataset, users: np.ndarray | None = None) -> Tast
     uf = lat["user_factors"] if users is None else lat["user_factors"][users]
     ub = lat["user_bias"] if users is None else lat["user_bias"][users]
     scale = float(lat["rating_scale"])
-    rating = RatingModel(
-        float(lat["global_mean"]), ub, lat["item_bias"], uf * scale, lat["item_factors"]
-    )
+    rating = RatingModel(float(lat["global_mean"]), ub, lat["item_bias"], uf * scale, lat["item_factors"])
     return _make(uf, lat["item_factors"], rating)
 
 
 def fit_taste(train: Interactions, n_users: int, n_items: int, cfg: TasteConfig, rng: np.random.Generator) -> TasteModel:
     """Fit interest (implicit ALS) and rating (biased ALS) models on training interactions."""
-    from simrec.core.als import explicit_als, implicit_als
-
     matrix = train.matrix(n_users, n_items)
     matrix.data[:] = 1.0
     user_f, item_f = implicit_als(
@@ -109,9 +91,7 @@ def fit_taste(train: Interactions, n_users: int, n_items: int, cfg: TasteConfig,
             train.user[rated], train.item[rated], train.rating[rated], n_users, n_items,
             factors=cfg.rating_factors, reg=cfg.rating_reg, iterations=15, rng=rng,
         )  # fmt: skip
-        rating = RatingModel(
-            float(model.global_mean), model.user_bias, model.item_bias, model.user_factors, model.item_factors
-        )
+        rating = model
     else:
         # No ratings in the data: stars follow interest around a neutral mean.
         rating = RatingModel(3.5, np.zeros(n_users, np.float32), np.zeros(n_items, np.float32), user_f, item_f)
