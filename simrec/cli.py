@@ -97,6 +97,13 @@ def run(
             bar.stop()
             _fail(exc)
             return
+        except KeyboardInterrupt:
+            bar.stop()
+            console.print(
+                "[yellow]interrupted[/]: the run folder keeps every event part and metric written so far "
+                "(manifest status: interrupted)."
+            )
+            raise typer.Exit(code=130) from None
     _print_summary(result)
 
 
