@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
 
 
 class Strict(BaseModel):
@@ -177,8 +177,9 @@ class ChoiceParams(Strict):
 class PolicyConfig(Strict):
     """How users decide."""
 
-    name: Literal["choice"] = "choice"
+    name: str = Field("choice", description="registered policy, or 'package.module:Class'")
     choice: ChoiceParams = ChoiceParams()
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters of a plug-in policy")
 
 
 # --- recommender & run ----------------------------------------------------------
@@ -207,6 +208,65 @@ class RunConfig(Strict):
     write_users: bool = True
 
 
+# --- LLM -----------------------------------------------------------------------------
+
+
+class LLMCacheConfig(Strict):
+    """The replay cache."""
+
+    enabled: bool = True
+    path: Path | None = Field(None, description="SQLite file; default <output_dir>/llm-cache.sqlite")
+
+
+class LLMBudgetConfig(Strict):
+    """Caps on real LLM use; reaching one stops the run at the next step boundary."""
+
+    max_calls: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost: float | None = Field(None, gt=0)
+
+
+class LLMPricesConfig(Strict):
+    """Optional price table for cost accounting."""
+
+    prompt_per_1k: float = Field(0.0, ge=0)
+    completion_per_1k: float = Field(0.0, ge=0)
+    currency: str = "USD"
+
+
+class LLMConfig(Strict):
+    """Which LLM backend agents think with, and how it is called."""
+
+    backend: str = Field("llamacpp", description="llamacpp | ollama | openai | langchain | fake | pkg.mod:Class")
+    model: str | None = Field(
+        None, description="llamacpp: GGUF path (default: the bundled Gemma 3 270M); others: model name"
+    )
+    base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
+    host: str = Field("http://127.0.0.1:11434", description="ollama: server URL")
+    api_key: SecretStr | None = Field(None, description="openai: key (never written to logs or manifests)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(200, ge=1)
+    seed: int | None = Field(None, description="sampling seed; default: derived from the scenario seed")
+    concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(0.5, ge=0)
+    health_check: bool = True
+    # llamacpp
+    n_ctx: int = Field(2048, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+    prefix_cache: bool = Field(True, description="llamacpp: reuse evaluated prompt prefixes")
+    cache_dir: Path | None = Field(None, description="llamacpp: where the bundled GGUF is assembled")
+    # langchain
+    chat_model: str | None = Field(None, description="langchain: 'package.module:ChatClass'")
+    chat_kwargs: dict[str, Any] = Field(default_factory=dict)
+    cache: LLMCacheConfig = LLMCacheConfig()
+    budget: LLMBudgetConfig = LLMBudgetConfig()
+    prices: LLMPricesConfig = LLMPricesConfig()
+
+
 class ScenarioConfig(Strict):
     """A runnable experiment."""
 
@@ -217,6 +277,7 @@ class ScenarioConfig(Strict):
     agents: AgentsConfig = AgentsConfig()
     policy: PolicyConfig = PolicyConfig()
     recommender: RecommenderConfig = RecommenderConfig()
+    llm: LLMConfig = LLMConfig()
     run: RunConfig = RunConfig()
 
     @property

@@ -35,9 +35,11 @@ from simrec.core.rng import child_rng
 from simrec.data.types import Interactions
 from simrec.env.record import page_events
 from simrec.io.events import EventBatch, EventSink
+from simrec.llm.base import BaseBackend
 from simrec.recommenders.base import Recommender
 from simrec.world.build import World
 
+LLM_METRICS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cached")
 PHASES = ("recommend", "decide", "remember", "learn", "collect")
 METRICS = (
     "step", "sessions", "pages", "impressions", "clicks", "ratings", "ctr", "mean_rating",
@@ -57,6 +59,8 @@ class SimModel(mesa.Model):
         seed: Root seed (default ``cfg.seed``); Mesa's ``rng`` is its ``"model"`` child
             and draws who opens the platform each step.
         create_agents: Create Mesa agent handles for users and items.
+        llm: The run's LLM backend, when a policy thinks with one (its usage
+            per step goes into the metrics).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class SimModel(mesa.Model):
         sink: EventSink | None = None,
         seed: int | None = None,
         create_agents: bool = True,
+        llm: BaseBackend | None = None,
     ) -> None:
         seed = cfg.seed if seed is None else seed
         super().__init__(rng=child_rng(seed, "model"))
@@ -76,6 +81,7 @@ class SimModel(mesa.Model):
         self.recommender = recommender
         self.policy = policy
         self.sink = sink
+        self.llm = llm
         self.state = UserState.initial(world.population.n_users)
         self.sim_log: list[Interactions] = []
         self.sessions_started = 0
@@ -91,8 +97,10 @@ class SimModel(mesa.Model):
         if create_agents:
             UserAgent.create_agents(self, world.population.n_users, index=list(range(world.population.n_users)))
             ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
+        names = METRICS + (LLM_METRICS if llm is not None else ())
+        self.step_metrics = dict.fromkeys(names, 0.0)
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in METRICS}
+            model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in names}
         )
 
     @contextmanager
@@ -224,6 +232,9 @@ class SimModel(mesa.Model):
             "mean_fatigue": float(self.state.fatigue.mean()),
             "retrained": int(retrained),
         }
+        if self.llm is not None:
+            row = self.llm.usage.step_row(self.steps)
+            m.update({f"llm_{k}": row[k] for k in ("calls", "prompt_tokens", "completion_tokens", "cached")})
         self.step_metrics = m
         for key in ("sessions", "impressions", "clicks", "ratings"):
             self.totals[key] += int(m[key])

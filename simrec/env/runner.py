@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from simrec.agents.policies.base import build_policy
+from simrec.agents.policies.base import build_policy, policy_uses_llm
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
@@ -51,6 +51,7 @@ class RunResult:
     metrics: pd.DataFrame
     totals: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
+    stop_reason: str | None = None
 
 
 def _now() -> str:
@@ -107,6 +108,14 @@ def run_scenario(
         The run folder, the per-step metrics and totals.
     """
     start = time.perf_counter()
+    llm = None
+    if policy_uses_llm(cfg.policy):
+        from simrec.llm.factory import build_backend
+
+        # Fail before anything is written if the LLM cannot serve.
+        llm = build_backend(cfg.llm, cfg.seed, Path(cfg.run.output_dir))
+        if cfg.llm.health_check:
+            llm.health_check()
     run_dir = prepare_run_dir(cfg)
     manifest: dict[str, Any] = {
         "simrec_run": 1,
@@ -122,7 +131,7 @@ def run_scenario(
     timings: dict[str, float] = {}
     model: SimModel | None = None
     sink: EventSink | None = None
-    status, error = "failed", None
+    status, error, stop_reason = "failed", None, None
     try:
         t = time.perf_counter()
         world = build_world(cfg)
@@ -135,11 +144,14 @@ def run_scenario(
         recommender.fit(world.train, world.catalog, n_users=world.population.n_users)
         timings["fit_recommender"] = time.perf_counter() - t
 
-        policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"))
+        policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"), llm)
         sink = EventSink(run_dir / "events.parquet", run_dir.name, [cfg.policy.name], cfg.run.chunk_rows)
-        model = SimModel(world, cfg, recommender, policy, sink)
+        model = SimModel(world, cfg, recommender, policy, sink, llm=llm)
         t = time.perf_counter()
         for _ in range(cfg.run.steps):
+            if llm is not None and (stop_reason := llm.usage.exhausted()):
+                log.warning("stopping before step %d: %s", model.steps + 1, stop_reason)
+                break
             model.step()
             write_parquet_atomic(model.datacollector.get_model_vars_dataframe(), run_dir / "metrics.parquet")
             if progress is not None:
@@ -155,7 +167,7 @@ def run_scenario(
             t = time.perf_counter()
             export_run(run_dir, cfg.run.export)
             timings["export"] = time.perf_counter() - t
-        status = "completed"
+        status = "completed" if stop_reason is None else "stopped"
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user"
         raise
@@ -169,6 +181,14 @@ def run_scenario(
         manifest["finished_at"] = _now()
         if error:
             manifest["error"] = error
+        if stop_reason:
+            manifest["stop_reason"] = stop_reason
+        if llm is not None:
+            manifest["llm"] = {"backend": cfg.llm.backend, "target": llm.describe(), **llm.usage.summary()}
+            if llm.usage.per_agent:
+                per_agent = pd.DataFrame.from_dict(llm.usage.per_agent, orient="index")
+                write_parquet_atomic(per_agent.rename_axis("agent").reset_index(), run_dir / "llm_usage.parquet")
+            llm.close()
         timings["total"] = time.perf_counter() - start
         manifest["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
         if model is not None:
@@ -178,4 +198,4 @@ def run_scenario(
             manifest["events_rows"] = sink.rows_written if sink is not None else 0
         write_json_atomic(run_dir / "manifest.json", manifest)
     metrics = model.datacollector.get_model_vars_dataframe() if model is not None else pd.DataFrame()
-    return RunResult(run_dir, metrics, dict(model.totals) if model else {}, timings)
+    return RunResult(run_dir, metrics, dict(model.totals) if model else {}, timings, stop_reason)

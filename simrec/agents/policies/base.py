@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from simrec.core.errors import ConfigError
 from simrec.core.registry import Registry
 
 if TYPE_CHECKING:
     from simrec.config.schema import PolicyConfig
+    from simrec.llm.base import LLMBackend
     from simrec.world.build import World
 
 POLICIES: Registry[type] = Registry("policy", {"choice": "simrec.agents.policies.choice:ChoicePolicy"})
@@ -78,8 +80,23 @@ class Policy(Protocol):
         """Decide watches, ratings and exits for every user of ``batch``."""
 
 
-def build_policy(cfg: PolicyConfig, world: World, rng: np.random.Generator) -> Policy:
-    """Instantiate the configured policy over ``world``."""
+def policy_uses_llm(cfg: PolicyConfig) -> bool:
+    """Whether the configured policy thinks with the LLM backend (class attribute ``uses_llm``)."""
+    return bool(getattr(POLICIES.get(cfg.name), "uses_llm", False))
+
+
+def build_policy(
+    cfg: PolicyConfig, world: World, rng: np.random.Generator, llm: LLMBackend | None = None
+) -> Policy:
+    """Instantiate the configured policy over ``world``.
+
+    A policy class provides ``from_world(cfg, world, rng, llm)``; policies that
+    set ``uses_llm = True`` receive the run's LLM backend.
+    """
     cls = POLICIES.get(cfg.name)
-    params = getattr(cfg, cfg.name)
-    return cls(params, world.catalog, world.population, world.taste, rng)
+    if not hasattr(cls, "from_world"):
+        raise ConfigError(
+            f"policy '{cfg.name}' has no from_world(cfg, world, rng, llm) classmethod; "
+            "see simrec.agents.policies.choice.ChoicePolicy for the shape a policy takes."
+        )
+    return cls.from_world(cfg, world, rng, llm)

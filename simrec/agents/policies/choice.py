@@ -28,14 +28,19 @@ and fatigue and falls with patience.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.special import expit, ndtr
 
 from simrec.agents.policies.base import Decisions, PageBatch
-from simrec.config.schema import ChoiceParams
+from simrec.config.schema import ChoiceParams, PolicyConfig
 from simrec.world.catalog import Catalog
 from simrec.world.population import Population
 from simrec.world.taste import TasteModel
+
+if TYPE_CHECKING:
+    from simrec.world.build import World
 
 _EMPTY_PAGE_VALUE = -0.5
 
@@ -68,6 +73,13 @@ class ChoicePolicy:
         self.rng = rng
         g = catalog.genres.astype(np.float32)
         self._genre_norm = g / np.maximum(g.sum(axis=1, keepdims=True), 1.0)
+
+    @classmethod
+    def from_world(
+        cls, cfg: PolicyConfig, world: World, rng: np.random.Generator, llm: object | None = None
+    ) -> ChoicePolicy:
+        """Build from the ``policy:`` block (``policy.choice`` holds the parameters)."""
+        return cls(cfg.choice, world.catalog, world.population, world.taste, rng)
 
     def popularity_z(self) -> np.ndarray:
         """Z-scored log popularity of every item (from the catalog's current counts)."""

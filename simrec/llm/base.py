@@ -1,0 +1,295 @@
+"""The backend protocol and the base class that owns the shared behaviour.
+
+A backend implements one coroutine, :meth:`BaseBackend._complete` (one call to
+the model), and optionally :meth:`BaseBackend._health`. Everything else is
+here, once, for every backend: bounded concurrency, per-request timeouts,
+retries with exponential backoff on transient failures, JSON-schema validation
+with one repair retry and a counted fallback, the replay cache, and token,
+call and cost accounting with budget caps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
+
+from simrec.core.registry import Registry
+from simrec.llm.cache import ReplayCache, cache_key
+from simrec.llm.types import (
+    Completion,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    PermanentLLMError,
+    TransientLLMError,
+)
+from simrec.llm.usage import Usage
+
+if TYPE_CHECKING:
+    from simrec.config.schema import LLMConfig
+
+log = logging.getLogger(__name__)
+
+BACKENDS: Registry[type] = Registry(
+    "LLM backend",
+    {
+        "llamacpp": "simrec.llm.llamacpp:LlamaCppBackend",
+        "ollama": "simrec.llm.ollama:OllamaBackend",
+        "openai": "simrec.llm.openai_compat:OpenAIBackend",
+        "langchain": "simrec.llm.langchain_chat:LangChainBackend",
+        "fake": "simrec.llm.fake:ScriptedBackend",
+    },
+)
+
+REPAIR_PROMPT = (
+    "Your previous reply could not be used: {error}\n"
+    "Reply again with only one JSON object that matches this JSON schema, and nothing else:\n{schema}"
+)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """What agents need from an LLM: many structured requests in, as many responses out."""
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer ``requests`` (concurrently), in order."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call as a backend sees it."""
+
+    messages: list[dict[str, str]]
+    json_schema: dict[str, Any] | None
+    schema_name: str
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """Sampling defaults and the shared layer's behaviour."""
+
+    model: str
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 200
+    seed: int = 0
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    retries: int = 3
+    backoff_s: float = 0.5
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in ``text`` (models sometimes wrap it in prose or fences).
+
+    Raises:
+        ValueError: if there is none.
+    """
+    start = text.find("{")
+    while start != -1:
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(text, start)
+            return obj
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+    raise ValueError("no JSON object found in the reply")
+
+
+def parse_reply(text: str, schema: type[BaseModel]) -> BaseModel:
+    """Validate a reply against ``schema``; raises ``ValueError`` with a short reason."""
+    try:
+        return schema.model_validate(extract_json(text))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise ValueError(f"{where}: {first['msg']}") from None
+
+
+class BaseBackend:
+    """Base class of all backends.
+
+    Args:
+        settings: Sampling defaults and concurrency/timeout/retry behaviour.
+        cache: The replay cache (``None``: no caching).
+        usage: Where calls are accounted (a fresh :class:`Usage` by default).
+    """
+
+    name = "base"
+
+    def __init__(self, settings: CallSettings, cache: ReplayCache | None = None, usage: Usage | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.usage = usage if usage is not None else Usage()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls, cfg: LLMConfig, settings: CallSettings, cache: ReplayCache | None, usage: Usage
+    ) -> BaseBackend:
+        """Build from the scenario's ``llm:`` block (override to read backend-specific keys)."""
+        return cls(settings, cache, usage)
+
+    # -- for implementations --------------------------------------------
+    async def _complete(self, call: Call) -> Completion:
+        """One model call. Raise :class:`TransientLLMError` for retryable failures."""
+        raise NotImplementedError
+
+    def _health(self) -> None:
+        """Raise :class:`~simrec.llm.types.LLMUnavailable` if the backend cannot serve."""
+
+    def describe(self) -> str:
+        """Where calls go (for messages), e.g. a URL or a model path."""
+        return self.settings.model
+
+    # -- public surface ----------------------------------------------------
+    def health_check(self) -> None:
+        """Check the backend can serve before a run starts (raises ``LLMUnavailable``)."""
+        self._health()
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer ``requests`` concurrently (up to ``concurrency``), in request order."""
+        with self._loop_lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(self.agenerate(requests))
+
+    async def agenerate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """The coroutine behind :meth:`generate`, for callers that already run a loop."""
+        sem = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(req: LLMRequest) -> LLMResponse:
+            async with sem:
+                return await self._respond(req)
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def close(self) -> None:
+        """Release the event loop and the cache."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- the shared behaviour ---------------------------------------------
+    def _call_for(self, req: LLMRequest, messages: list[dict[str, str]]) -> Call:
+        s = self.settings
+        schema = req.schema.model_json_schema() if req.schema is not None else None
+        return Call(
+            messages=messages,
+            json_schema=schema,
+            schema_name=req.schema.__name__ if req.schema is not None else "text",
+            max_tokens=req.max_tokens or s.max_tokens,
+            temperature=s.temperature if req.temperature is None else req.temperature,
+            top_p=s.top_p,
+            seed=s.seed if req.seed is None else req.seed,
+        )
+
+    def _key(self, call: Call) -> str:
+        return cache_key(
+            {
+                "backend": self.name,
+                "model": self.settings.model,
+                "messages": call.messages,
+                "schema": call.json_schema,
+                "max_tokens": call.max_tokens,
+                "temperature": call.temperature,
+                "top_p": call.top_p,
+                "seed": call.seed,
+            }
+        )
+
+    async def _attempt(self, req: LLMRequest, call: Call) -> tuple[Completion, bool]:
+        """One completion, from the cache or the model (with retries). Returns (completion, cached)."""
+        key = self._key(call) if self.cache is not None else ""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            self.usage.count("cache_hits" if hit else "cache_misses")
+            if hit is not None:
+                self.usage.record_call(req.agent, req.step, hit.prompt_tokens, hit.completion_tokens, True)
+                return hit, True
+        s = self.settings
+        attempt = 0
+        while True:
+            try:
+                done = await asyncio.wait_for(self._complete(call), timeout=s.timeout_s)
+                break
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                self.usage.count("timeouts")
+                last = TransientLLMError(f"timed out after {s.timeout_s:g} s", kind="timeout")
+                last.__cause__ = exc
+            except TransientLLMError as exc:
+                last = exc
+                if exc.kind == "timeout":
+                    self.usage.count("timeouts")
+            if attempt >= s.retries:
+                raise last
+            self.usage.count("retries")
+            await asyncio.sleep(s.backoff_s * (2**attempt))
+            attempt += 1
+        self.usage.record_call(req.agent, req.step, done.prompt_tokens, done.completion_tokens, False)
+        if self.cache is not None:
+            self.cache.put(key, done, self.name, self.settings.model)
+        return done, False
+
+    def _fallback(self, resp: LLMResponse, reason: str, error: str) -> LLMResponse:
+        self.usage.count("fallbacks")
+        self.usage.fallback_reasons[reason] += 1
+        resp.status, resp.reason, resp.error, resp.parsed = "fallback", reason, error, None
+        return resp
+
+    async def _respond(self, req: LLMRequest) -> LLMResponse:
+        self.usage.count("requests")
+        resp = LLMResponse(status="fallback", cached=True)
+        messages = [m.as_dict() for m in req.messages]
+        for attempt in range(2):  # the first try and one repair
+            budget = self.usage.exhausted()
+            if budget:
+                return self._fallback(resp, "budget", budget)
+            call = self._call_for(req, messages)
+            try:
+                done, cached = await self._attempt(req, call)
+            except TransientLLMError as exc:
+                if exc.kind != "timeout":
+                    self.usage.count("errors")
+                return self._fallback(resp, exc.kind, str(exc))
+            except PermanentLLMError as exc:
+                self.usage.count("errors")
+                return self._fallback(resp, "error", str(exc))
+            resp.cached = resp.cached and cached
+            resp.text = done.text
+            resp.attempts.append(done.text)
+            resp.prompt_tokens += done.prompt_tokens
+            resp.completion_tokens += done.completion_tokens
+            if req.schema is None:
+                resp.status = "ok"
+                return resp
+            try:
+                resp.parsed = parse_reply(done.text, req.schema)
+            except ValueError as exc:
+                self.usage.count("invalid")
+                if attempt == 1:
+                    return self._fallback(resp, "invalid", str(exc))
+                schema_text = json.dumps(call.json_schema, separators=(",", ":"))
+                messages = [
+                    *messages,
+                    Message("assistant", done.text).as_dict(),
+                    Message("user", REPAIR_PROMPT.format(error=exc, schema=schema_text)).as_dict(),
+                ]
+                continue
+            resp.status = "ok" if attempt == 0 else "repaired"
+            if attempt == 1:
+                self.usage.count("repaired")
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
