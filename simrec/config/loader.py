@@ -9,13 +9,14 @@ paths inside a file resolve against that file's folder; paths given with
 
 from __future__ import annotations
 
+import os
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
@@ -139,9 +140,13 @@ def load_scenario(
     if overrides:
         raw = deep_merge(raw, parse_overrides(overrides))
     try:
-        return ScenarioConfig.model_validate(raw)
+        cfg = ScenarioConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
+    if cfg.llm.api_key is None and os.environ.get(cfg.llm.api_key_env):
+        # The key stays a SecretStr: manifests and logs show it as '**********'.
+        cfg.llm.api_key = SecretStr(os.environ[cfg.llm.api_key_env])
+    return cfg
 
 
 # --- error messages -------------------------------------------------------------
