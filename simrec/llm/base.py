@@ -11,6 +11,7 @@ call and cost accounting with budget caps.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -106,6 +107,15 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON object found in the reply")
 
 
+@functools.lru_cache(maxsize=256)
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """``schema.model_json_schema()``, computed once per class (it costs ~0.2 ms a call).
+
+    The dict is shared by every call that uses ``schema``: treat it as read-only.
+    """
+    return schema.model_json_schema()
+
+
 def parse_reply(text: str, schema: type[BaseModel]) -> BaseModel:
     """Validate a reply against ``schema``; raises ``ValueError`` with a short reason."""
     try:
@@ -185,7 +195,7 @@ class BaseBackend:
     # -- the shared behaviour ---------------------------------------------
     def _call_for(self, req: LLMRequest, messages: list[dict[str, str]]) -> Call:
         s = self.settings
-        schema = req.schema.model_json_schema() if req.schema is not None else None
+        schema = json_schema_of(req.schema) if req.schema is not None else None
         return Call(
             messages=messages,
             json_schema=schema,
@@ -223,9 +233,11 @@ class BaseBackend:
         attempt = 0
         while True:
             try:
-                done = await asyncio.wait_for(self._complete(call), timeout=s.timeout_s)
+                # asyncio.timeout, unlike wait_for on 3.11, runs the call without an extra task.
+                async with asyncio.timeout(s.timeout_s):
+                    done = await self._complete(call)
                 break
-            except (TimeoutError, asyncio.TimeoutError) as exc:
+            except TimeoutError as exc:
                 self.usage.count("timeouts")
                 last = TransientLLMError(f"timed out after {s.timeout_s:g} s", kind="timeout")
                 last.__cause__ = exc

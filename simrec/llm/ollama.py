@@ -1,0 +1,171 @@
+"""A local or remote Ollama server through the official ``ollama`` client.
+
+The reply's JSON schema goes to Ollama as ``format`` (Ollama constrains
+decoding to it); seed, temperature, top-p and the completion cap go in
+``options``. Token counts come from the server's ``prompt_eval_count`` and
+``eval_count``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from simrec.core.errors import ConfigError
+from simrec.llm.base import BaseBackend, Call, CallSettings
+from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError, TransientLLMError
+
+if TYPE_CHECKING:
+    from simrec.config.schema import LLMConfig
+    from simrec.llm.cache import ReplayCache
+    from simrec.llm.usage import Usage
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_HEALTH_TIMEOUT_S = 5.0
+
+
+def _with_tag(name: str) -> str:
+    """``llama3.2`` → ``llama3.2:latest`` (Ollama's own default tag); tagged names unchanged."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+class OllamaBackend(BaseBackend):
+    """Chat calls to an Ollama server, with the reply's JSON schema as ``format``.
+
+    Args:
+        settings: Sampling and shared-layer settings (``settings.model`` is the Ollama model
+            name, e.g. ``llama3.2`` or ``qwen2.5:0.5b``).
+        host: Server URL, e.g. ``http://127.0.0.1:11434``.
+        cache: Replay cache.
+        usage: Accounting.
+    """
+
+    name = "ollama"
+
+    def __init__(
+        self,
+        settings: CallSettings,
+        host: str = DEFAULT_HOST,
+        cache: ReplayCache | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(settings, cache, usage)
+        self.host = (host or DEFAULT_HOST).rstrip("/")
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_config(
+        cls, cfg: LLMConfig, settings: CallSettings, cache: ReplayCache | None, usage: Usage
+    ) -> OllamaBackend:
+        """From the ``llm:`` block: ``host`` and ``model`` (required).
+
+        Raises:
+            ConfigError: if ``llm.model`` is not set.
+        """
+        if not cfg.model:
+            raise ConfigError(
+                "llm.backend 'ollama' needs llm.model, the name of a model the Ollama server has "
+                "(e.g. `llm.model=llama3.2`; `ollama list` shows them, `ollama pull <model>` fetches one)."
+            )
+        return cls(settings, cfg.host, cache, usage)
+
+    def describe(self) -> str:
+        return f"Ollama at {self.host} (model {self.settings.model})"
+
+    # -- health -------------------------------------------------------------
+    def _health(self) -> None:
+        url = f"{self.host}/api/tags"
+        try:
+            resp = httpx.get(url, timeout=_HEALTH_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(
+                f"Cannot reach the Ollama server at {self.host} ({type(exc).__name__} on GET {url}). "
+                "Start Ollama with `ollama serve`, or set llm.host to where it runs."
+            ) from None
+        if resp.status_code != 200:
+            raise LLMUnavailable(
+                f"The server at {self.host} answered HTTP {resp.status_code} to GET {url}; "
+                "is it an Ollama server? Set llm.host to the Ollama URL (default http://127.0.0.1:11434)."
+            )
+        try:
+            models = resp.json().get("models") or []
+            names = {_with_tag(str(m.get("model") or m.get("name"))) for m in models}
+        except (ValueError, AttributeError):
+            raise LLMUnavailable(
+                f"The server at {self.host} did not answer GET {url} like Ollama does. "
+                "Set llm.host to the Ollama URL (default http://127.0.0.1:11434)."
+            ) from None
+        model = self.settings.model
+        if _with_tag(model) not in names:
+            have = ", ".join(sorted(names)) or "none"
+            raise LLMUnavailable(
+                f"The Ollama server at {self.host} does not have model '{model}' (it has: {have}). "
+                f"Run `ollama pull {model}`, or set llm.model to one of those."
+            )
+
+    # -- calls --------------------------------------------------------------
+    def _client_for_loop(self) -> Any:
+        """The async client, made for the running loop (an httpx client is bound to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            from ollama import AsyncClient
+
+            # The shared layer owns timeouts; the client's is only a backstop.
+            self._client = AsyncClient(host=self.host, timeout=self.settings.timeout_s + 5.0)
+            self._client_loop = loop
+        return self._client
+
+    def _options(self, call: Call) -> dict[str, Any]:
+        return {
+            "temperature": call.temperature,
+            "top_p": call.top_p,
+            "seed": call.seed,
+            "num_predict": call.max_tokens,
+        }
+
+    async def _complete(self, call: Call) -> Completion:
+        import ollama
+
+        client = self._client_for_loop()
+        model = self.settings.model
+        try:
+            resp = await client.chat(
+                model=model,
+                messages=call.messages,
+                format=call.json_schema,
+                options=self._options(call),
+                stream=False,
+            )
+        except ollama.ResponseError as exc:
+            code = exc.status_code
+            if code == 429 or code >= 500 or code < 0:
+                raise TransientLLMError(
+                    f"HTTP {code} from Ollama at {self.host}: {exc.error}"
+                ) from None
+            if code == 404:
+                raise PermanentLLMError(
+                    f"Ollama at {self.host} has no model '{model}' ({exc.error}). Run `ollama pull {model}`."
+                ) from None
+            raise PermanentLLMError(
+                f"HTTP {code} from Ollama at {self.host}: {exc.error}"
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise TransientLLMError(
+                f"Ollama at {self.host} timed out: {type(exc).__name__}", kind="timeout"
+            ) from None
+        except (ConnectionError, httpx.TransportError) as exc:
+            # The client turns httpx.ConnectError into the builtin ConnectionError.
+            raise TransientLLMError(f"connection to Ollama at {self.host} failed: {exc}") from None
+        text = resp.message.content or ""
+        return Completion(text, int(resp.prompt_eval_count or 0), int(resp.eval_count or 0))
+
+    def close(self) -> None:
+        """Close the HTTP client, then the loop and the cache."""
+        client, loop = self._client, self._client_loop
+        self._client = self._client_loop = None
+        if client is not None and loop is not None and loop is self._loop and not loop.is_closed():
+            loop.run_until_complete(client.close())
+        super().close()
