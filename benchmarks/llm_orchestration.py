@@ -343,6 +343,36 @@ def per_request_ms(make: Callable[[], BaseBackend], n: int, warm: int = 64) -> t
     return wall / n * 1e3, cpu / n * 1e3
 
 
+def headline(url: str, n: int, conc: int, sleep: float, transport: str) -> None:
+    """Send ``n`` requests through the openai backend with ``transport`` and print the figures."""
+    be = OpenAIBackend(settings("stub-sleep", conc), base_url=url, transport=transport)
+    be.health_check()
+    be.generate(requests(conc))  # warm-up: imports, connections
+    s0 = stub_stats(url)
+    wall, cpu, out = timed(be, requests(n))
+    s1 = stub_stats(url)
+    check(out)
+    be.close()
+    ideal = n * sleep / conc
+    served = s1["requests"] - s0["requests"] - 1  # minus the /stats call itself
+    print(f"OpenAIBackend (transport={transport}) -> loopback stub")
+    print(f"  wall                       {wall:8.3f} s   (ideal {ideal:.3f} s)")
+    print(f"  efficiency                 {ideal / wall:8.3f}     (target >= 0.85)")
+    print(
+        f"  framework overhead/request {cpu / n * 1e3:8.3f} ms  (target < 1 ms: client CPU per request, "
+        "sleep excluded; one event loop)"
+    )
+    print(
+        f"  slot time beyond the sleep {(wall - ideal) * conc / n * 1e3:8.3f} ms  "
+        "((wall - ideal) x concurrency / n: includes queueing for the CPU behind the wave)"
+    )
+    print(
+        f"  stub CPU per request       {(s1['cpu_s'] - s0['cpu_s']) / served * 1e3:8.3f} ms  (stub process)"
+    )
+    print(f"  achieved / offered rate    {n / wall:8.0f} / {conc / sleep:.0f} req/s\n")
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -367,30 +397,9 @@ def main() -> None:
             f"stub: {url} (own process), reply after {args.sleep_ms:g} ms; {n} requests, concurrency {conc}\n"
         )
 
-        # 1. the headline figure
-        be = OpenAIBackend(settings("stub-sleep", conc), base_url=url)
-        be.health_check()
-        be.generate(requests(conc))  # warm-up: imports, connections
-        s0 = stub_stats(url)
-        wall, cpu, out = timed(be, requests(n))
-        s1 = stub_stats(url)
-        check(out)
-        be.close()
-        ideal = n * sleep / conc
-        served = s1["requests"] - s0["requests"] - 1  # minus the /stats call itself
-        print("OpenAIBackend -> loopback stub")
-        print(f"  wall                       {wall:8.3f} s   (ideal {ideal:.3f} s)")
-        print(f"  efficiency                 {ideal / wall:8.3f}     (target >= 0.85)")
-        print(
-            f"  overhead per request       {(wall - ideal) * conc / n * 1e3:8.3f} ms  (target < 1 ms; sleep excluded)"
-        )
-        print(
-            f"  client CPU per request     {cpu / n * 1e3:8.3f} ms  (this process, one event loop)"
-        )
-        print(
-            f"  stub CPU per request       {(s1['cpu_s'] - s0['cpu_s']) / served * 1e3:8.3f} ms  (stub process)"
-        )
-        print(f"  achieved / offered rate    {n / wall:8.0f} / {conc / sleep:.0f} req/s\n")
+        # 1. the headline figure, for each transport of the openai backend
+        for transport in ("sdk", "aiohttp"):
+            headline(url, n, conc, sleep, transport)
 
         # 2. where the time per request goes
         noop_w, noop_c = per_request_ms(lambda: NoopBackend(settings("noop", conc)), n)

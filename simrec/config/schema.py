@@ -245,6 +245,12 @@ class LLMConfig(Strict):
     host: str = Field("http://127.0.0.1:11434", description="ollama: server URL")
     api_key: SecretStr | None = Field(None, description="openai: key (never written to logs or manifests)")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="openai: how the reply schema is sent (auto: json_schema, else json_object)"
+    )
+    transport: Literal["sdk", "aiohttp"] = Field(
+        "sdk", description="openai: the official client, or a lean aiohttp path for fast local servers"
+    )
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(200, ge=1)
