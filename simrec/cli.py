@@ -172,6 +172,29 @@ def export(
 
 
 @app.command()
+def interview(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder of an llm or hybrid run")],
+    question: Annotated[str, typer.Argument(help="What to ask")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Raw user id (as in users.parquet)")],
+    k: Annotated[int, typer.Option(help="Memories to draw on")] = 5,
+) -> None:
+    """Ask a simulated user of a finished run a question; it answers in character from its memories."""
+    from simrec.agents.interview import interview as ask
+
+    try:
+        answer = ask(run_dir, user, question, k)
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    console.print(f"[dim]persona:[/] {answer.persona}", highlight=False)
+    for m in answer.memories:
+        console.print(f"[dim]memory:[/] {m}", highlight=False)
+    out.print(answer.text, highlight=False)
+    if not answer.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def validate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML")],
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value")] = None,

@@ -140,13 +140,27 @@ class TraitsConfig(Strict):
         return self
 
 
+class MemoryConfig(Strict):
+    """Episodic memory of LLM-driven agents."""
+
+    store: Literal["chroma", "memory"] = Field("chroma", description="chroma (real, in-process) or memory (fake)")
+    persistent: bool = Field(True, description="chroma: PersistentClient under <run>/memory (else ephemeral)")
+    embedder: Literal["hashing", "minilm"] = Field("hashing", description="minilm: all-MiniLM-L6-v2, offline")
+    dim: int = Field(256, ge=16, le=4096, description="hashing embedder dimension")
+    k: int = Field(3, ge=0, le=20, description="memories retrieved per decision")
+    recency_decay: float = Field(0.95, gt=0, le=1, description="recency factor per step")
+    reflect_every: int = Field(12, ge=0, description="reflect after this many new memories (0: never)")
+
+
 class AgentsConfig(Strict):
-    """The user population: taste model and traits."""
+    """The user population: taste model, traits, memory, item agents."""
 
     name: str = "agents"
     description: str = ""
     taste: TasteConfig = TasteConfig()
     traits: TraitsConfig = TraitsConfig()
+    memory: MemoryConfig = MemoryConfig()
+    item_profiles: bool = Field(True, description="item agents keep evolving profiles shown in prompts")
 
 
 # --- policy ----------------------------------------------------------------------
@@ -174,11 +188,23 @@ class ChoiceParams(Strict):
     fatigue_recovery: float = Field(0.7, ge=0, le=1, description="share of fatigue gone between steps")
 
 
-class PolicyConfig(Strict):
-    """How users decide."""
+class LLMPolicyParams(Strict):
+    """How LLM-driven agents decide (``llm`` and ``hybrid`` modes)."""
 
-    name: str = Field("choice", description="registered policy, or 'package.module:Class'")
+    llm_users: int | None = Field(
+        None, ge=0, description="hybrid: number of LLM-driven users (seeded pick); overrides llm_share"
+    )
+    llm_share: float = Field(0.05, ge=0, le=1, description="hybrid: share of users driven by the LLM")
+    prompt_version: int | None = Field(None, ge=1, description="page_decision template version (default latest)")
+    text_chars: int = Field(120, ge=20, le=2000, description="max characters of an item's text in prompts")
+
+
+class PolicyConfig(Strict):
+    """How users decide: ``choice`` (no LLM), ``llm``, ``hybrid``, or a plug-in."""
+
+    name: str = Field("choice", description="choice | llm | hybrid | 'package.module:Class'")
     choice: ChoiceParams = ChoiceParams()
+    llm: LLMPolicyParams = LLMPolicyParams()
     params: dict[str, Any] = Field(default_factory=dict, description="parameters of a plug-in policy")
 
 

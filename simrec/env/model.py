@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import mesa
 import numpy as np
@@ -36,11 +36,17 @@ from simrec.data.types import Interactions
 from simrec.env.record import page_events
 from simrec.io.events import EventBatch, EventSink
 from simrec.llm.base import BaseBackend
+
+if TYPE_CHECKING:
+    from simrec.agents.items import ItemProfiles
+    from simrec.agents.mind import Mind
+    from simrec.io.texts import TextSink
 from simrec.recommenders.base import Recommender
 from simrec.world.build import World
 
+MIND_METRICS = ("llm_decisions", "llm_fallbacks", "memories", "reflections", "profiles_updated")
 LLM_METRICS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cached")
-PHASES = ("recommend", "decide", "remember", "learn", "collect")
+PHASES = ("recommend", "decide", "remember", "items", "learn", "collect")
 METRICS = (
     "step", "sessions", "pages", "impressions", "clicks", "ratings", "ctr", "mean_rating",
     "pages_per_session", "voluntary_exits", "mean_satisfaction", "mean_fatigue", "retrained",
@@ -61,6 +67,9 @@ class SimModel(mesa.Model):
         create_agents: Create Mesa agent handles for users and items.
         llm: The run's LLM backend, when a policy thinks with one (its usage
             per step goes into the metrics).
+        mind: Personas and memory of LLM-driven agents (flushed, and reflected on, per step).
+        items: Item profiles (item agents), updated from each step's ratings.
+        texts: Where reasons, reviews and reflections go.
     """
 
     def __init__(
@@ -73,6 +82,9 @@ class SimModel(mesa.Model):
         seed: int | None = None,
         create_agents: bool = True,
         llm: BaseBackend | None = None,
+        mind: Mind | None = None,
+        items: ItemProfiles | None = None,
+        texts: TextSink | None = None,
     ) -> None:
         seed = cfg.seed if seed is None else seed
         super().__init__(rng=child_rng(seed, "model"))
@@ -82,22 +94,25 @@ class SimModel(mesa.Model):
         self.policy = policy
         self.sink = sink
         self.llm = llm
+        self.mind = mind
+        self.items = items
+        self.texts = texts
         self.state = UserState.initial(world.population.n_users)
         self.sim_log: list[Interactions] = []
         self.sessions_started = 0
         self.timings: dict[str, float] = defaultdict(float)
         self.step_metrics: dict[str, float] = dict.fromkeys(METRICS, 0.0)
         self.totals: dict[str, int] = defaultdict(int)
+        self._last_stats: dict[str, int] = {}
         env = cfg.environment
         self.page_size = env.page_size
         self.pages_per_session = env.pages_per_session
         last = int(world.train.timestamp.max()) if len(world.train) else 0
         self.t0 = last + env.step_seconds
-        self._policy_code = np.int8(0)
         if create_agents:
             UserAgent.create_agents(self, world.population.n_users, index=list(range(world.population.n_users)))
             ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
-        names = METRICS + (LLM_METRICS if llm is not None else ())
+        names = METRICS + (LLM_METRICS if llm is not None else ()) + (MIND_METRICS if mind is not None else ())
         self.step_metrics = dict.fromkeys(names, 0.0)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in names}
@@ -137,6 +152,8 @@ class SimModel(mesa.Model):
             items = slate[active, page * k : (page + 1) * k]
             with self._phase("decide"):
                 batch = PageBatch(step, page, u, items, st.satisfaction[u], st.fatigue[u])
+                if hasattr(self.policy, "sessions"):
+                    self.policy.sessions = sessions[active]
                 dec = self.policy.decide(batch)
             with self._phase("remember"):
                 st.satisfaction[u] = dec.satisfaction
@@ -148,7 +165,7 @@ class SimModel(mesa.Model):
                 batches.append(
                     page_events(
                         step=step, page=page, sessions=sessions[active], users=u, items=items,
-                        decisions=dec, ended=ended, policy_codes=np.full(len(u), self._policy_code, np.int8),
+                        decisions=dec, ended=ended, policy_codes=dec.sources(),
                         timestamp=ts,
                     )  # fmt: skip
                 )
@@ -169,6 +186,35 @@ class SimModel(mesa.Model):
             np.concatenate(clicked_t) if clicked_t else [],
         )
         return batches, inter
+
+    def minds_and_items(self) -> dict[str, float]:
+        """Phases 4-6 for LLM-driven agents: memories written and reflected on, item profiles updated."""
+        if self.mind is None:
+            return {}
+        texts, feedback = self.policy.drain() if hasattr(self.policy, "drain") else ([], [])
+        with self._phase("remember"):
+            reflections = self.mind.end_step(self.steps, self.llm)
+            self.totals["reflections"] += len(reflections)
+        changed: set[int] = set()
+        with self._phase("items"):
+            if self.items is not None:
+                for fb in feedback:
+                    changed.update(self.items.observe(self.steps, fb))
+        with self._phase("collect"):
+            if self.texts is not None:
+                self.texts.add(texts + reflections)
+                self.texts.flush()
+        stats = getattr(self.policy, "stats", {})
+        last = self._last_stats
+        row = {
+            "llm_decisions": stats.get("llm_decisions", 0) - last.get("llm_decisions", 0),
+            "llm_fallbacks": stats.get("llm_fallbacks", 0) - last.get("llm_fallbacks", 0),
+            "memories": self.mind.written,
+            "reflections": len(reflections),
+            "profiles_updated": len(changed),
+        }
+        self._last_stats = dict(stats)
+        return row
 
     def learn(self, inter: Interactions) -> bool:
         """Phase 4: the recommender observes the step; refit every ``retrain_every`` steps."""
@@ -195,6 +241,7 @@ class SimModel(mesa.Model):
         pages_before = self.totals["pages"]
         exits_before = self.totals["voluntary_exits"]
         batches, inter = self.browse(users, slate) if len(users) else ([], Interactions.empty())
+        mind_row = self.minds_and_items()
         with self._phase("learn"):
             retrained = self.learn(inter)
         with self._phase("collect"):
@@ -202,6 +249,7 @@ class SimModel(mesa.Model):
             if events is not None and self.sink is not None:
                 self.sink.append(events)
             self._record_metrics(users, events, inter, pages_before, exits_before, retrained)
+            self.step_metrics.update(mind_row)
             self.datacollector.collect(self)
 
     def _record_metrics(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from simrec.agents.policies.base import build_policy, policy_uses_llm
+from simrec.agents.policies.base import DECISION_SOURCES, build_policy, policy_uses_llm, policy_uses_mind
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
@@ -131,6 +131,7 @@ def run_scenario(
     timings: dict[str, float] = {}
     model: SimModel | None = None
     sink: EventSink | None = None
+    mind = items = texts = None
     status, error, stop_reason = "failed", None, None
     try:
         t = time.perf_counter()
@@ -144,9 +145,17 @@ def run_scenario(
         recommender.fit(world.train, world.catalog, n_users=world.population.n_users)
         timings["fit_recommender"] = time.perf_counter() - t
 
-        policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"), llm)
-        sink = EventSink(run_dir / "events.parquet", run_dir.name, [cfg.policy.name], cfg.run.chunk_rows)
-        model = SimModel(world, cfg, recommender, policy, sink, llm=llm)
+        if policy_uses_mind(cfg.policy):
+            from simrec.agents.items import ItemProfiles
+            from simrec.agents.mind import Mind, build_store
+            from simrec.io.texts import TextSink
+
+            mind = Mind(cfg.agents.memory, world, build_store(cfg.agents.memory, run_dir, run_dir.name))
+            items = ItemProfiles(world.catalog) if cfg.agents.item_profiles else None
+            texts = TextSink(run_dir / "texts.parquet")
+        policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"), llm, mind, items)
+        sink = EventSink(run_dir / "events.parquet", run_dir.name, DECISION_SOURCES, cfg.run.chunk_rows)
+        model = SimModel(world, cfg, recommender, policy, sink, llm=llm, mind=mind, items=items, texts=texts)
         t = time.perf_counter()
         for _ in range(cfg.run.steps):
             if llm is not None and (stop_reason := llm.usage.exhausted()):
@@ -177,6 +186,12 @@ def run_scenario(
     finally:
         if sink is not None:
             sink.close()
+        if texts is not None:
+            texts.close()
+        if mind is not None:
+            mind.close()
+        if items is not None:
+            write_parquet_atomic(items.history_frame(), run_dir / "item_profiles.parquet")
         manifest["status"] = status
         manifest["finished_at"] = _now()
         if error:

@@ -62,8 +62,10 @@ class ScriptedBackend(BaseBackend):
 
     @classmethod
     def from_config(cls, cfg, settings, cache, usage):  # noqa: ANN001, ANN206
-        """From a scenario: every call answers ``"{}"`` (schemas with defaults validate)."""
-        return cls(settings, None, cache, usage)
+        """From a scenario: replies from ``llm.chat_kwargs.replies`` (a list, served in turn),
+        else ``"{}"`` for every call (schemas whose fields all have defaults validate)."""
+        replies = (cfg.chat_kwargs or {}).get("replies")
+        return cls(settings, list(replies) if replies else None, cache, usage)
 
     def _pick(self, call: Call) -> Reply:
         if callable(self.script):

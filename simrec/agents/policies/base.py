@@ -15,7 +15,17 @@ if TYPE_CHECKING:
     from simrec.llm.base import LLMBackend
     from simrec.world.build import World
 
-POLICIES: Registry[type] = Registry("policy", {"choice": "simrec.agents.policies.choice:ChoicePolicy"})
+POLICIES: Registry[type] = Registry(
+    "policy",
+    {
+        "choice": "simrec.agents.policies.choice:ChoicePolicy",
+        "llm": "simrec.agents.policies.llm:LLMPolicy",
+        "hybrid": "simrec.agents.policies.llm:HybridPolicy",
+    },
+)
+
+#: Who made a decision, as written in the event table's ``policy`` column.
+DECISION_SOURCES = ("choice", "llm", "fallback")
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Decisions:
         exits: ``[n]`` bool, left the session after this page.
         satisfaction: ``[n]`` mood after the page.
         fatigue: ``[n]`` fatigue after the page.
+        source: ``[n]`` int8 codes into :data:`DECISION_SOURCES` (default: all ``choice``).
     """
 
     clicks: np.ndarray
@@ -59,6 +70,11 @@ class Decisions:
     exits: np.ndarray
     satisfaction: np.ndarray
     fatigue: np.ndarray
+    source: np.ndarray | None = None
+
+    def sources(self) -> np.ndarray:
+        """Per-user decision source codes."""
+        return self.source if self.source is not None else np.zeros(len(self.exits), np.int8)
 
     def validate(self, batch: PageBatch) -> Decisions:
         """Check shapes and invariants against ``batch`` (a policy bug otherwise)."""
@@ -85,13 +101,25 @@ def policy_uses_llm(cfg: PolicyConfig) -> bool:
     return bool(getattr(POLICIES.get(cfg.name), "uses_llm", False))
 
 
+def policy_uses_mind(cfg: PolicyConfig) -> bool:
+    """Whether the configured policy keeps agent minds (personas, memory; ``uses_mind``)."""
+    return bool(getattr(POLICIES.get(cfg.name), "uses_mind", False))
+
+
 def build_policy(
-    cfg: PolicyConfig, world: World, rng: np.random.Generator, llm: LLMBackend | None = None
+    cfg: PolicyConfig,
+    world: World,
+    rng: np.random.Generator,
+    llm: LLMBackend | None = None,
+    mind: object | None = None,
+    items: object | None = None,
 ) -> Policy:
     """Instantiate the configured policy over ``world``.
 
     A policy class provides ``from_world(cfg, world, rng, llm)``; policies that
-    set ``uses_llm = True`` receive the run's LLM backend.
+    set ``uses_llm = True`` receive the run's LLM backend, and those that set
+    ``uses_mind = True`` also get ``mind`` and ``items`` (personas and memory,
+    item profiles).
     """
     cls = POLICIES.get(cfg.name)
     if not hasattr(cls, "from_world"):
@@ -99,4 +127,6 @@ def build_policy(
             f"policy '{cfg.name}' has no from_world(cfg, world, rng, llm) classmethod; "
             "see simrec.agents.policies.choice.ChoicePolicy for the shape a policy takes."
         )
+    if getattr(cls, "uses_mind", False):
+        return cls.from_world(cfg, world, rng, llm, mind, items)
     return cls.from_world(cfg, world, rng, llm)

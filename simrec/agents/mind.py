@@ -1,0 +1,121 @@
+"""The minds of LLM-driven agents: personas, episodic memory, reflection.
+
+One :class:`Mind` per run holds the memory store (ChromaDB under the run folder
+by default), builds personas lazily, turns what agents did into memories
+(batched per step) and, every ``reflect_every`` new memories, asks the LLM to
+condense an agent's recent memories into insights that are stored back as
+memories of kind ``reflection``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simrec.agents.persona import Persona, build_personas
+from simrec.agents.prompts import render_reflection
+from simrec.agents.schemas import Reflection
+from simrec.config.schema import MemoryConfig
+from simrec.io.texts import TextRow
+from simrec.llm.types import LLMRequest
+from simrec.memory.base import MEMORY_STORES, MemoryRecord, MemoryStore
+from simrec.memory.embedders import EMBEDDERS
+
+if TYPE_CHECKING:
+    from simrec.llm.base import BaseBackend
+    from simrec.world.build import World
+
+log = logging.getLogger(__name__)
+
+IMPORTANCE = {"impression": 0.2, "watch": 0.5, "rating": 0.6, "review": 0.7, "social": 0.5, "reflection": 0.9}
+
+
+def build_store(cfg: MemoryConfig, run_dir: Path | None, collection: str) -> MemoryStore:
+    """The configured memory store (ChromaDB persistent under ``run_dir/memory`` by default)."""
+    embedder_cls = EMBEDDERS.get(cfg.embedder)
+    embedder = embedder_cls(dim=cfg.dim) if cfg.embedder == "hashing" else embedder_cls()
+    cls = MEMORY_STORES.get(cfg.store)
+    if cfg.store == "chroma":
+        path = (run_dir / "memory") if (cfg.persistent and run_dir is not None) else None
+        return cls(path, collection, embedder, decay=cfg.recency_decay)
+    return cls(embedder, decay=cfg.recency_decay)
+
+
+class Mind:
+    """Personas, memory and reflection for the LLM-driven agents of a run.
+
+    Args:
+        cfg: The ``agents.memory`` block.
+        world: The world (personas are built from its training data).
+        store: The memory store.
+    """
+
+    def __init__(self, cfg: MemoryConfig, world: World, store: MemoryStore) -> None:
+        self.cfg = cfg
+        self.world = world
+        self.store = store
+        self._personas: dict[int, Persona] = {}
+        self._since_reflection: dict[int, int] = {}
+        self.written = 0
+
+    def personas(self, users: Sequence[int]) -> list[Persona]:
+        """Personas of ``users`` (built once each)."""
+        missing = np.array([u for u in dict.fromkeys(int(u) for u in users) if u not in self._personas], np.int64)
+        if len(missing):
+            for p in build_personas(self.world, missing):
+                self._personas[int(p.user)] = p
+        return [self._personas[int(u)] for u in users]
+
+    def recall(self, users: Sequence[int], queries: Sequence[str], now: int) -> list[list[str]]:
+        """Up to ``k`` memory texts per user, most relevant × recent × important first."""
+        if self.cfg.k == 0 or not len(users):
+            return [[] for _ in users]
+        found = self.store.query(list(map(int, users)), list(queries), self.cfg.k, now)
+        return [[r.record.text for r in hits] for hits in found]
+
+    def remember(self, records: list[MemoryRecord]) -> None:
+        """Buffer memories (written to the store at :meth:`end_step`)."""
+        self.store.add(records)
+        self.written += len(records)
+        for r in records:
+            self._since_reflection[r.agent] = self._since_reflection.get(r.agent, 0) + 1
+
+    def end_step(self, step: int, llm: BaseBackend | None) -> list[TextRow]:
+        """Flush memories and let agents with enough new memories reflect."""
+        self.store.flush()
+        every = self.cfg.reflect_every
+        if not every or llm is None:
+            return []
+        due = sorted(a for a, n in self._since_reflection.items() if n >= every)
+        if not due:
+            return []
+        personas = self.personas(due)
+        requests = [
+            LLMRequest(
+                render_reflection(p, [m.text for m in self.store.recent(a, every)]),
+                schema=Reflection, agent=a, step=step, purpose="reflection", seed=a * 7919 + step,
+            )  # fmt: skip
+            for a, p in zip(due, personas, strict=True)
+        ]
+        rows: list[TextRow] = []
+        records: list[MemoryRecord] = []
+        for a, resp in zip(due, llm.generate(requests), strict=True):
+            self._since_reflection[a] = 0
+            if not resp.ok:
+                continue  # counted as a fallback by the LLM layer; the agent simply does not reflect
+            for insight in resp.parsed.insights:  # type: ignore[union-attr]
+                records.append(MemoryRecord(a, step, "reflection", insight, IMPORTANCE["reflection"]))
+                rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, insight))
+        self.store.add(records)
+        self.written += len(records)
+        self.store.flush()
+        return rows
+
+    def close(self) -> None:
+        """Write what is buffered and close the store."""
+        self.store.flush()
+        self.store.close()

@@ -1,0 +1,239 @@
+"""LLM-driven decisions: ``llm`` (every user) and ``hybrid`` (a share of users).
+
+For each LLM-driven user on a page, one structured call: the prompt holds the
+persona (the cacheable prefix), the user's most relevant recent memories, the
+page's items (their evolving profiles) and, in hybrid mode, the choice model's
+probability of watching each item as a prior. The reply (a
+:class:`~simrec.agents.schemas.PageDecision`) says what to watch, the stars and a
+one-line reason for each, whether to leave, and optionally a review and an item
+to share. Any failure (invalid after repair, timeout, budget) falls back to the
+choice model for that decision, and is counted per mode.
+
+Everyone else, and every fallback, uses the vectorised choice model, so a run
+can mix thousands of cheap agents with a few hundred thoughtful ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.special import expit
+
+from simrec.agents.items import ItemFeedback, ItemProfiles
+from simrec.agents.mind import IMPORTANCE, Mind
+from simrec.agents.policies.base import DECISION_SOURCES, Decisions, PageBatch
+from simrec.agents.policies.choice import ChoicePolicy
+from simrec.agents.prompts import ItemView, clean_untrusted, item_views, load_template, render_page_decision
+from simrec.agents.schemas import PageDecision, page_decision_schema
+from simrec.config.schema import PolicyConfig
+from simrec.core.errors import ConfigError
+from simrec.io.texts import TextRow
+from simrec.llm.types import LLMRequest
+from simrec.memory.base import MemoryRecord
+
+if TYPE_CHECKING:
+    from simrec.llm.base import BaseBackend
+    from simrec.world.build import World
+
+SRC = {name: np.int8(i) for i, name in enumerate(DECISION_SOURCES)}
+
+
+class LLMPolicy:
+    """Every user decides through the LLM (``policy.name: llm``).
+
+    Args:
+        cfg: The ``policy:`` block.
+        world: The world.
+        rng: The policy's generator (choice model and the pick of LLM users).
+        llm: The run's LLM backend.
+        mind: Personas and memory.
+        items: Item profiles (``None``: prompts show catalog text).
+    """
+
+    name = "llm"
+    uses_llm = True
+    uses_mind = True
+    show_prior = False
+
+    def __init__(
+        self,
+        cfg: PolicyConfig,
+        world: World,
+        rng: np.random.Generator,
+        llm: BaseBackend,
+        mind: Mind,
+        items: ItemProfiles | None = None,
+    ) -> None:
+        if llm is None:
+            raise ConfigError(f"policy '{self.name}' needs an LLM backend (the llm: block).")
+        self.cfg = cfg
+        self.world = world
+        self.llm = llm
+        self.mind = mind
+        self.items = items
+        self.choice = ChoicePolicy(cfg.choice, world.catalog, world.population, world.taste, rng)
+        self.template = load_template("page_decision", cfg.llm.prompt_version)
+        self.llm_mask = self._pick_llm_users(rng)
+        self.texts: list[TextRow] = []
+        self._feedback: list[ItemFeedback] = []
+        self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
+        self.sessions: np.ndarray | None = None  # set by the model: session id per user in the batch
+        genre = world.population.genre_affinity
+        self._fav_genre = np.argmax(genre, axis=1) if genre.shape[1] else np.full(len(genre), -1)
+
+    @classmethod
+    def from_world(cls, cfg, world, rng, llm=None, mind=None, items=None):  # noqa: ANN001, ANN206
+        """Build from the ``policy:`` block."""
+        if mind is None:
+            raise ConfigError(f"policy '{cls.name}' needs agent memory; run it through simrec's runner.")
+        return cls(cfg, world, rng, llm, mind, items)
+
+    def _pick_llm_users(self, rng: np.random.Generator) -> np.ndarray:
+        return np.ones(self.world.population.n_users, dtype=bool)
+
+    # -- prompt pieces ---------------------------------------------------------
+    def _views(self, items: np.ndarray) -> list[ItemView]:
+        views = item_views(self.world.catalog, items)
+        if self.items is None:
+            return views
+        # Item agents: a profile that has learned something replaces the bare catalog text.
+        return [
+            replace(v, text=f"{v.text} {self.items.summary(int(i))}".strip()[: self.cfg.llm.text_chars])
+            if self.items.version[i]
+            else v
+            for v, i in zip(views, items, strict=True)
+        ]
+
+    def _requests(self, batch: PageBatch, rows: np.ndarray, prior: np.ndarray) -> list[LLMRequest]:
+        users = batch.users[rows]
+        personas = self.mind.personas(users)
+        cat = self.world.catalog
+        queries = ["; ".join(str(cat.titles[i]) for i in batch.items[r]) for r in rows]
+        memories = self.mind.recall(users, queries, batch.step)
+        reqs = []
+        for j, r in enumerate(rows):
+            messages = render_page_decision(
+                personas[j], memories[j], self._views(batch.items[r]), [],
+                prior=[round(float(p), 2) for p in prior[r]] if self.show_prior else None,
+                template=self.template,
+            )  # fmt: skip
+            u = int(batch.users[r])
+            reqs.append(
+                LLMRequest(messages, schema=page_decision_schema(len(batch.items[r])), agent=u, step=batch.step, purpose="page_decision",
+                           seed=(u * 1_000_003 + batch.step * 101 + batch.page) % (2**31 - 1))  # fmt: skip
+            )
+        return reqs
+
+    # -- deciding ---------------------------------------------------------------
+    def decide(self, batch: PageBatch) -> Decisions:
+        """Choice model for everyone, then the LLM's decision for the LLM-driven users."""
+        util = self.choice.utilities(batch)
+        clicks = self.choice.choose(util)
+        ratings = self.choice.rate(batch.users, batch.items, clicks)
+        source = np.zeros(len(batch), np.int8)
+        leave_llm = np.zeros(len(batch), bool)
+        rows = np.nonzero(self.llm_mask[batch.users])[0]
+        k = batch.items.shape[1]
+        page_texts: list[TextRow] = []
+        if len(rows):
+            prior = expit(util - self.cfg.choice.outside_utility)
+            replies = self.llm.generate(self._requests(batch, rows, prior))
+            for r, resp in zip(rows, replies, strict=True):
+                if not resp.ok:
+                    source[r] = SRC["fallback"]
+                    self.stats["llm_fallbacks"] += 1
+                    continue
+                d: PageDecision = resp.parsed  # type: ignore[assignment]
+                watch = sorted({p for p in d.watch if 1 <= p <= k})
+                stars = {x.position: x for x in d.ratings if x.position in watch}
+                clicks[r] = False
+                ratings[r] = 0
+                own = self.choice.rate(batch.users[r : r + 1], batch.items[r : r + 1], np.ones((1, k), bool))[0]
+                for p in watch:
+                    clicks[r, p - 1] = True
+                    ratings[r, p - 1] = stars[p].stars if p in stars else own[p - 1]
+                leave_llm[r] = d.leave
+                source[r] = SRC["llm"]
+                self.stats["llm_decisions"] += 1
+                page_texts += self._texts(batch, r, watch, stars, d)
+        self.stats["choice_decisions"] += int((source == SRC["choice"]).sum())
+        sat, fat = self.choice.feel(batch, clicks, ratings)
+        exits = self.choice.leave(batch.users, sat, fat)
+        is_llm = source == SRC["llm"]
+        exits[is_llm] = leave_llm[is_llm]
+        self._remember(batch, rows[is_llm[rows]], clicks, ratings, page_texts)
+        self.texts += page_texts
+        return Decisions(clicks, ratings, exits, sat, fat, source)
+
+    def _texts(self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision) -> list[TextRow]:
+        u = int(batch.users[r])
+        session = int(self.sessions[r]) if self.sessions is not None else -1
+        out = []
+        for p in watch:
+            if p in stars and stars[p].reason:
+                item = int(batch.items[r, p - 1])
+                out.append(TextRow(batch.step, session, batch.page, u, item, "reason", stars[p].stars, stars[p].reason))
+        if d.review:
+            item = int(batch.items[r, watch[0] - 1]) if watch else -1
+            out.append(TextRow(batch.step, session, batch.page, u, item, "review", 0, d.review))
+        if d.share is not None and 1 <= d.share <= batch.items.shape[1]:
+            out.append(TextRow(batch.step, session, batch.page, u, int(batch.items[r, d.share - 1]), "share", 0,
+                               "shared with friends"))  # fmt: skip
+        return out
+
+    def _remember(self, batch: PageBatch, rows: np.ndarray, clicks: np.ndarray, ratings: np.ndarray,
+                  texts: list[TextRow]) -> None:  # fmt: skip
+        cat = self.world.catalog
+        reasons = {(t.user, t.item): t.text for t in texts if t.kind == "reason"}
+        records: list[MemoryRecord] = []
+        fb_items, fb_stars, fb_genre, fb_reason = [], [], [], []
+        for r in rows:
+            u = int(batch.users[r])
+            skipped = [clean_untrusted(str(cat.titles[i]), 60) for i in batch.items[r][~clicks[r]]]
+            if skipped:
+                records.append(MemoryRecord(u, batch.step, "impression", "Skipped " + ", ".join(skipped[:5]),
+                                            IMPORTANCE["impression"]))  # fmt: skip
+            for p in np.nonzero(clicks[r])[0]:
+                item = int(batch.items[r, p])
+                s = int(ratings[r, p])
+                why = reasons.get((u, item), "")
+                text = f"Watched {clean_untrusted(str(cat.titles[item]), 60)}, rated {s}/5" + (f": {why}" if why else "")
+                records.append(MemoryRecord(u, batch.step, "rating", text, IMPORTANCE["rating"]))
+                fb_items.append(item)
+                fb_stars.append(s)
+                fb_genre.append(int(self._fav_genre[u]))
+                fb_reason.append(why)
+        for t in texts:
+            if t.kind == "review":
+                records.append(MemoryRecord(t.user, batch.step, "review", f"I wrote: {t.text}", IMPORTANCE["review"]))
+        self.mind.remember(records)
+        if self.items is not None and fb_items:
+            self._feedback.append(
+                ItemFeedback(np.array(fb_items), np.array(fb_stars), np.array(fb_genre), fb_reason)
+            )
+
+    def drain(self) -> tuple[list[TextRow], list[ItemFeedback]]:
+        """Texts and item feedback gathered since the last call (the model collects them per step)."""
+        texts, feedback = self.texts, self._feedback
+        self.texts, self._feedback = [], []
+        return texts, feedback
+
+
+class HybridPolicy(LLMPolicy):
+    """A share of users decides through the LLM, seeing the choice model's probabilities as a prior;
+    the rest use the choice model (``policy.name: hybrid``)."""
+
+    name = "hybrid"
+    show_prior = True
+
+    def _pick_llm_users(self, rng: np.random.Generator) -> np.ndarray:
+        n = self.world.population.n_users
+        p = self.cfg.llm
+        count = p.llm_users if p.llm_users is not None else int(round(p.llm_share * n))
+        count = min(max(count, 0), n)
+        mask = np.zeros(n, dtype=bool)
+        mask[np.sort(rng.choice(n, size=count, replace=False))] = True
+        return mask

@@ -1,0 +1,1 @@
+"""Agent memory: embedders and memory stores (ChromaDB), retrieval and reflection."""
