@@ -100,7 +100,8 @@ def extract_json(text: str) -> Any:
     start = text.find("{")
     while start != -1:
         try:
-            obj, _ = json.JSONDecoder().raw_decode(text, start)
+            # strict=False: small models put raw newlines inside strings; the content is still usable.
+            obj, _ = json.JSONDecoder(strict=False).raw_decode(text, start)
             return obj
         except json.JSONDecodeError:
             start = text.find("{", start + 1)

@@ -69,10 +69,11 @@ class Usage:
             if key is None or key == "None":
                 continue
             row = table.setdefault(key, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached": 0})
-            row["calls"] += 1
+            # "calls" are model calls; answers replayed from the cache count as "cached".
+            row["calls"] += int(not cached)
+            row["cached"] += int(cached)
             row["prompt_tokens"] += prompt
             row["completion_tokens"] += completion
-            row["cached"] += int(cached)
 
     @property
     def total_tokens(self) -> int:

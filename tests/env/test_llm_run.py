@@ -31,7 +31,7 @@ def test_budget_stops_run_at_step_boundary(tmp_path: Path) -> None:
     # the cap turned the remaining calls of the last step into counted fallbacks
     assert manifest["llm"]["fallback_reasons"].get("budget", 0) > 0
     usage = pd.read_parquet(result.run_dir / "llm_usage.parquet")
-    assert usage["calls"].sum() == manifest["llm"]["calls"] + manifest["llm"]["cache_hits"]
+    assert usage["calls"].sum() == manifest["llm"]["calls"] and usage["cached"].sum() == manifest["llm"]["cache_hits"]
 
 
 def test_rerun_with_cache_makes_zero_calls_and_same_events(tmp_path: Path) -> None:
