@@ -125,6 +125,16 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+    from simrec.io.texts import read_texts
+
+    texts = read_texts(result.run_dir)
+    if len(texts):
+        sample = Table(title="what LLM-driven agents wrote (first lines; all in texts.parquet)")
+        for col in ("step", "user", "kind", "stars", "text"):
+            sample.add_column(col)
+        for row in texts.head(8).itertuples():
+            sample.add_row(str(row.step), str(row.user), row.kind, str(row.stars or ""), row.text)
+        out.print(sample)
 
 
 @app.command("list")

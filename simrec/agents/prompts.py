@@ -58,7 +58,7 @@ _REQUIRED = {
     "interview": ({"persona"}, {"data"}),
 }
 _ALLOWED = {
-    "page_decision": ({"persona"}, {"data", "n", "prior_note"}),
+    "page_decision": ({"persona"}, {"data", "n", "prior_note", "mood"}),
     "reflection": ({"persona"}, {"data"}),
     "interview": ({"persona"}, {"data"}),
 }
@@ -357,6 +357,7 @@ def render_page_decision(
     friends: Sequence[str],
     prior: Sequence[float] | None = None,
     template: PromptTemplate | None = None,
+    mood: str = "",
 ) -> tuple[Message, ...]:
     """The messages of one page decision.
 
@@ -367,6 +368,7 @@ def render_page_decision(
         friends: Lines about friends' recent activity.
         prior: Hybrid mode: the choice model's watch probability of each item.
         template: A loaded ``page_decision`` template (default: the latest one).
+        mood: How the user feels right now (``$mood``, from v2 of the template on).
 
     Raises:
         ValueError: if the page is empty or ``prior`` does not match it.
@@ -389,7 +391,7 @@ def render_page_decision(
         ]
     )
     note = tmpl.snippets.get("prior_note", "") if prior is not None else ""
-    return tmpl.render(persona=persona.text, data=data, n=len(items), prior_note=note)
+    return tmpl.render(persona=persona.text, data=data, n=len(items), prior_note=note, mood=mood)
 
 
 def render_reflection(

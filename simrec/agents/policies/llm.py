@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 SRC = {name: np.int8(i) for i, name in enumerate(DECISION_SOURCES)}
 
 
+def describe_mood(satisfaction: float, fatigue: float) -> str:
+    """A few words on how the user feels (satisfaction and fatigue feed the LLM's choices too)."""
+    feel = "pleased" if satisfaction > 0.3 else "disappointed" if satisfaction < -0.3 else "neutral"
+    tired = "tired" if fatigue > 1.0 else "a bit tired" if fatigue > 0.5 else "fresh"
+    return f"You feel {feel} and {tired}."
+
+
 class LLMPolicy:
     """Every user decides through the LLM (``policy.name: llm``).
 
@@ -81,6 +88,7 @@ class LLMPolicy:
         self._feedback: list[ItemFeedback] = []
         self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
         self.sessions: np.ndarray | None = None  # set by the model: session id per user in the batch
+        self.last_like = np.full(world.population.n_users, -1, np.int64)  # latest item rated >= 4
         genre = world.population.genre_affinity
         self._fav_genre = np.argmax(genre, axis=1) if genre.shape[1] else np.full(len(genre), -1)
 
@@ -116,9 +124,10 @@ class LLMPolicy:
         reqs = []
         for j, r in enumerate(rows):
             messages = render_page_decision(
-                personas[j], memories[j], self._views(batch.items[r]), [],
+                personas[j], memories[j], self._views(batch.items[r]), self._friends(int(batch.users[r])),
                 prior=[round(float(p), 2) for p in prior[r]] if self.show_prior else None,
                 template=self.template,
+                mood=describe_mood(float(batch.satisfaction[r]), float(batch.fatigue[r])),
             )  # fmt: skip
             u = int(batch.users[r])
             reqs.append(
@@ -126,6 +135,32 @@ class LLMPolicy:
                            seed=(u * 1_000_003 + batch.step * 101 + batch.page) % (2**31 - 1))  # fmt: skip
             )
         return reqs
+
+    def _friends(self, user: int, limit: int = 2) -> list[str]:
+        """Friends' recent activity: what up to ``limit`` neighbours liked last."""
+        graph = self.world.graph.graph
+        if user not in graph:
+            return []
+        cat = self.world.catalog
+        lines = []
+        for f in sorted(graph.neighbors(user)):
+            item = int(self.last_like[f])
+            if item >= 0:
+                lines.append(f"Friend {f} liked {cat.titles[item]}")
+                if len(lines) == limit:
+                    break
+        return lines
+
+    def _share(self, step: int, user: int, item: int, limit: int = 5) -> list[MemoryRecord]:
+        """A share reaches up to ``limit`` friends' memories."""
+        graph = self.world.graph.graph
+        if user not in graph:
+            return []
+        title = clean_untrusted(str(self.world.catalog.titles[item]), 60)
+        return [
+            MemoryRecord(int(f), step, "social", f"Friend {user} shared {title} with me", IMPORTANCE["social"])
+            for f in sorted(graph.neighbors(user))[:limit]
+        ]
 
     # -- deciding ---------------------------------------------------------------
     def decide(self, batch: PageBatch) -> Decisions:
@@ -166,6 +201,10 @@ class LLMPolicy:
         exits[is_llm] = leave_llm[is_llm]
         self._remember(batch, rows[is_llm[rows]], clicks, ratings, page_texts)
         self.texts += page_texts
+        liked = ratings >= 4
+        has = liked.any(axis=1)
+        last_pos = liked.shape[1] - 1 - np.argmax(liked[:, ::-1], axis=1)
+        self.last_like[batch.users[has]] = batch.items[has, last_pos[has]]
         return Decisions(clicks, ratings, exits, sat, fat, source)
 
     def _texts(self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision) -> list[TextRow]:
@@ -209,6 +248,8 @@ class LLMPolicy:
         for t in texts:
             if t.kind == "review":
                 records.append(MemoryRecord(t.user, batch.step, "review", f"I wrote: {t.text}", IMPORTANCE["review"]))
+            elif t.kind == "share" and t.item >= 0:
+                records += self._share(batch.step, t.user, t.item)
         self.mind.remember(records)
         if self.items is not None and fb_items:
             self._feedback.append(
