@@ -5,7 +5,10 @@ rated it, its profile is rewritten from what it has collected so far: how many
 watched, the mean rating, which tastes liked it and which did not, and the
 latest reason given. Profiles are versioned: every change is a row of
 ``item_profiles.parquet`` (item, step, version, text), and the current profile
-is what prompts show in place of the bare catalog text.
+is what prompts show in place of the bare catalog text. With a memory store,
+every version is also written to ChromaDB as a ``profile`` memory of the item
+agent (agent id = item index, in the run's ``<run>-items`` collection), so
+profiles can be retrieved by meaning and survive the run.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simrec.memory.base import MemoryRecord, MemoryStore
 from simrec.world.catalog import Catalog
 
 
@@ -33,10 +37,12 @@ class ItemProfiles:
 
     Args:
         catalog: The catalog (starting texts and genre names).
+        store: Where profile versions are kept (ChromaDB in runs); ``None`` keeps them in memory only.
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, store: MemoryStore | None = None) -> None:
         self.catalog = catalog
+        self.store = store
         n, g = catalog.n_items, len(catalog.genre_names)
         self.current: list[str] = [str(t) for t in catalog.text]
         self.version = np.zeros(n, np.int32)
@@ -76,7 +82,15 @@ class ItemProfiles:
             self.current[i] = self._render(i)
             self.version[i] += 1
             self.history.append((i, step, int(self.version[i]), self.current[i]))
+        if self.store is not None and changed:
+            self.store.add([MemoryRecord(i, step, "profile", self.current[i], 1.0) for i in changed])
+            self.store.flush()
         return changed
+
+    def close(self) -> None:
+        """Close the profile store."""
+        if self.store is not None:
+            self.store.close()
 
     def _render(self, i: int) -> str:
         names = self.catalog.genre_names

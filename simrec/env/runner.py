@@ -151,7 +151,11 @@ def run_scenario(
             from simrec.io.texts import TextSink
 
             mind = Mind(cfg.agents.memory, world, build_store(cfg.agents.memory, run_dir, run_dir.name))
-            items = ItemProfiles(world.catalog) if cfg.agents.item_profiles else None
+            items = (
+                ItemProfiles(world.catalog, build_store(cfg.agents.memory, run_dir, f"{run_dir.name}-items"))
+                if cfg.agents.item_profiles
+                else None
+            )
             texts = TextSink(run_dir / "texts.parquet")
         policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"), llm, mind, items)
         sink = EventSink(run_dir / "events.parquet", run_dir.name, DECISION_SOURCES, cfg.run.chunk_rows)
@@ -192,6 +196,7 @@ def run_scenario(
             mind.close()
         if items is not None:
             write_parquet_atomic(items.history_frame(), run_dir / "item_profiles.parquet")
+            items.close()
         manifest["status"] = status
         manifest["finished_at"] = _now()
         if error:

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 from simrec.core.errors import SimrecError
 from simrec.core.registry import Registry
 
-KINDS: tuple[str, ...] = ("impression", "watch", "rating", "review", "social", "reflection")
+KINDS: tuple[str, ...] = ("impression", "watch", "rating", "review", "social", "reflection", "profile")
 """The kinds of memory an agent keeps; ``MemoryRecord.kind`` is one of them."""
 
 MEMORY_STORES: Registry[type] = Registry(

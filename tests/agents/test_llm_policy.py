@@ -134,6 +134,13 @@ def test_run_writes_texts_memory_and_profiles(tmp_path: Path, mode: str) -> None
     assert {"reason", "review"} <= set(texts["kind"])
     profiles = pd.read_parquet(run / "item_profiles.parquet")
     assert profiles["text"].str.contains("Latest comment").any()
+    # every profile version also lives in ChromaDB, as memories of the item agents
+    from simrec.memory.chroma import ChromaMemoryStore
+
+    store = ChromaMemoryStore(run / "memory", f"{run.name}-items")
+    stored = sorted((m.agent, m.step, m.text) for i in profiles["item"].unique() for m in store.all(int(i)))
+    store.close()
+    assert stored == sorted(zip(profiles["item"], profiles["step"], profiles["text"]))
 
 
 def test_fallbacks_are_counted_in_a_run(tmp_path: Path) -> None:
