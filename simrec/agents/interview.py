@@ -66,7 +66,7 @@ def interview(run_dir: Path, user_id: str, question: str, k: int = 5) -> Answer:
         )
     user = _user_index(run_dir, user_id)
     world = build_world(cfg)
-    store = build_store(cfg.agents.memory, run_dir, run_dir.name)
+    store = build_store(cfg.agents.memory, run_dir, run_dir.name, cfg.llm)
     try:
         mind = Mind(cfg.agents.memory, world, store)
         persona = mind.personas([user])[0]

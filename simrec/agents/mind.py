@@ -19,11 +19,11 @@ import numpy as np
 from simrec.agents.persona import Persona, build_personas
 from simrec.agents.prompts import render_reflection
 from simrec.agents.schemas import Reflection
-from simrec.config.schema import MemoryConfig
+from simrec.config.schema import LLMConfig, MemoryConfig
 from simrec.io.texts import TextRow
 from simrec.llm.types import LLMRequest
 from simrec.memory.base import MEMORY_STORES, MemoryRecord, MemoryStore
-from simrec.memory.embedders import EMBEDDERS
+from simrec.memory.embedders import EMBEDDERS, Embedder
 
 if TYPE_CHECKING:
     from simrec.llm.base import BaseBackend
@@ -34,10 +34,25 @@ log = logging.getLogger(__name__)
 IMPORTANCE = {"impression": 0.2, "watch": 0.5, "rating": 0.6, "review": 0.7, "social": 0.5, "reflection": 0.9}
 
 
-def build_store(cfg: MemoryConfig, run_dir: Path | None, collection: str) -> MemoryStore:
+def build_embedder(cfg: MemoryConfig, llm: LLMConfig | None = None) -> Embedder:
+    """The configured embedder; ``ollama``/``openai`` use the ``llm:`` block's server and key."""
+    cls = EMBEDDERS.get(cfg.embedder)
+    if cfg.embedder == "hashing":
+        return cls(dim=cfg.dim)
+    if cfg.embedder == "ollama":
+        return cls(cfg.embed_model or "", host=llm.host if llm else "http://127.0.0.1:11434")
+    if cfg.embedder == "openai":
+        key = llm.api_key.get_secret_value() if llm is not None and llm.api_key is not None else None
+        return cls(cfg.embed_model or "", base_url=(llm.base_url if llm else None) or "https://api.openai.com/v1",
+                   api_key=key)  # fmt: skip
+    return cls()
+
+
+def build_store(
+    cfg: MemoryConfig, run_dir: Path | None, collection: str, llm: LLMConfig | None = None
+) -> MemoryStore:
     """The configured memory store (ChromaDB persistent under ``run_dir/memory`` by default)."""
-    embedder_cls = EMBEDDERS.get(cfg.embedder)
-    embedder = embedder_cls(dim=cfg.dim) if cfg.embedder == "hashing" else embedder_cls()
+    embedder = build_embedder(cfg, llm)
     cls = MEMORY_STORES.get(cfg.store)
     if cfg.store == "chroma":
         path = (run_dir / "memory") if (cfg.persistent and run_dir is not None) else None

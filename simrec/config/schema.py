@@ -145,7 +145,10 @@ class MemoryConfig(Strict):
 
     store: Literal["chroma", "memory"] = Field("chroma", description="chroma (real, in-process) or memory (fake)")
     persistent: bool = Field(True, description="chroma: PersistentClient under <run>/memory (else ephemeral)")
-    embedder: Literal["hashing", "minilm"] = Field("hashing", description="minilm: all-MiniLM-L6-v2, offline")
+    embedder: Literal["hashing", "minilm", "ollama", "openai"] = Field(
+        "hashing", description="minilm: all-MiniLM-L6-v2 offline; ollama/openai: the llm block's server"
+    )
+    embed_model: str | None = Field(None, description="ollama/openai embedder: the embedding model's name")
     dim: int = Field(256, ge=16, le=4096, description="hashing embedder dimension")
     k: int = Field(3, ge=0, le=20, description="memories retrieved per decision")
     recency_decay: float = Field(0.95, gt=0, le=1, description="recency factor per step")

@@ -150,9 +150,9 @@ def run_scenario(
             from simrec.agents.mind import Mind, build_store
             from simrec.io.texts import TextSink
 
-            mind = Mind(cfg.agents.memory, world, build_store(cfg.agents.memory, run_dir, run_dir.name))
+            mind = Mind(cfg.agents.memory, world, build_store(cfg.agents.memory, run_dir, run_dir.name, cfg.llm))
             items = (
-                ItemProfiles(world.catalog, build_store(cfg.agents.memory, run_dir, f"{run_dir.name}-items"))
+                ItemProfiles(world.catalog, build_store(cfg.agents.memory, run_dir, f"{run_dir.name}-items", cfg.llm))
                 if cfg.agents.item_profiles
                 else None
             )

@@ -73,6 +73,10 @@ def build_embedder(config: dict[str, Any]) -> Embedder:
     """Rebuild an embedder from :meth:`SimrecEmbeddingFunction.get_config` output."""
     cls = EMBEDDERS.get(config["embedder"])
     dim = int(config["dim"])
+    remote = config.get("remote")
+    if remote:  # served embedders: model and URL (never a key)
+        embedder = cls(**remote)
+        return embedder
     try:
         embedder = cls(dim=dim)
     except TypeError:
@@ -121,7 +125,12 @@ def embedding_function_class() -> type:
             return "simrec"
 
         def get_config(self) -> dict[str, Any]:
-            return {"embedder": embedder_id(self.embedder), "dim": int(self.embedder.dim)}
+            cfg: dict[str, Any] = {"embedder": embedder_id(self.embedder), "dim": int(self.embedder.dim)}
+            url = getattr(self.embedder, "host", None) or getattr(self.embedder, "base_url", None)
+            if url is not None:
+                key = "host" if hasattr(self.embedder, "host") else "base_url"
+                cfg["remote"] = {"model": self.embedder.model, key: url}
+            return cfg
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> SimrecEmbeddingFunction:

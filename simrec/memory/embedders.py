@@ -25,6 +25,8 @@ EMBEDDERS: Registry[type] = Registry(
     {
         "hashing": "simrec.memory.embedders:HashingEmbedder",
         "minilm": "simrec.memory.embedders:MiniLMEmbedder",
+        "ollama": "simrec.memory.embedders:OllamaEmbedder",
+        "openai": "simrec.memory.embedders:OpenAIEmbedder",
     },
 )
 
@@ -129,3 +131,101 @@ class MiniLMEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+class _RemoteEmbedder:
+    """Shared parts of embedders served over HTTP: lazy dimension probe, normalisation, batching."""
+
+    name = "remote"
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        if not model:
+            from simrec.core.errors import ConfigError
+
+            raise ConfigError(f"The {self.name} embedder needs agents.memory.embed_model (the served model's name).")
+        self.model = model
+        self.batch_size = batch_size
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (asked of the server once)."""
+        if self._dim is None:
+            self._dim = int(self._embed(["dimension probe"]).shape[1])
+        return self._dim
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` in batches; rows are L2-normalised."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        parts = [self._embed(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        out = np.concatenate(parts).astype(np.float32)
+        norm = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norm, out=out, where=norm > 0)
+        self._dim = out.shape[1]
+        return out
+
+
+class OllamaEmbedder(_RemoteEmbedder):
+    """Embeddings from an Ollama server (``/api/embed``) with the official client.
+
+    Args:
+        model: An embedding model the server has (e.g. ``nomic-embed-text``).
+        host: Server URL.
+    """
+
+    name = "ollama"
+
+    def __init__(self, model: str, host: str = "http://127.0.0.1:11434", batch_size: int = 64) -> None:
+        super().__init__(model, batch_size)
+        self.host = host
+        self._client = None
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from simrec.core.errors import ConfigError
+
+        if self._client is None:
+            import ollama
+
+            self._client = ollama.Client(host=self.host)
+        try:
+            resp = self._client.embed(model=self.model, input=texts)
+        except Exception as exc:  # noqa: BLE001 - connection and HTTP errors alike
+            raise ConfigError(f"Ollama at {self.host} could not embed with '{self.model}': {exc}") from None
+        return np.asarray(resp["embeddings"], dtype=np.float32)
+
+
+class OpenAIEmbedder(_RemoteEmbedder):
+    """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint with the official client.
+
+    Args:
+        model: The embedding model's name.
+        base_url: Server URL including ``/v1``.
+        api_key: Key, if the server needs one (never logged).
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
+                 batch_size: int = 64) -> None:  # fmt: skip
+        super().__init__(model, batch_size)
+        self.base_url = base_url
+        self._api_key = api_key or "not-needed"
+        self._client = None
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from simrec.core.errors import ConfigError
+
+        if self._client is None:
+            from openai import OpenAI
+
+            self._client = OpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=2)
+        try:
+            resp = self._client.embeddings.create(model=self.model, input=texts)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"{self.base_url} could not embed with '{self.model}': {type(exc).__name__}: {exc}") from None
+        rows = sorted(resp.data, key=lambda d: d.index)
+        return np.asarray([d.embedding for d in rows], dtype=np.float32)
