@@ -32,6 +32,7 @@ def test_run_quickstart_offline(tmp_path: Path) -> None:
     run = tmp_path / "quickstart"
     assert (run / "manifest.json").is_file()
     assert (run / "atomic" / "quickstart.inter").is_file()
+    assert (run / "memory").is_dir() and (run / "texts.parquet").is_dir()
     assert "click rate" in proc.stdout
 
 
@@ -85,7 +86,7 @@ def test_list_and_validate() -> None:
 
 def test_export_command(tmp_path: Path) -> None:
     proc = simrec("run", "scenarios/quickstart.yaml", "--out", str(tmp_path), "--quiet", "--set", "run.steps=2",
-                  "--set", "run.export=[]")  # fmt: skip
+                  "--set", "run.export=[]", "--set", "policy.name=choice")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "quickstart"
     proc = simrec("export", str(run), "--format", "csv", "--format", "recbole", "--out", str(tmp_path / "x"))

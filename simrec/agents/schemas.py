@@ -18,6 +18,8 @@ Field names are short because every reply token costs time.
 
 from __future__ import annotations
 
+import re
+
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -63,6 +65,14 @@ Review = Annotated[str, _cut(200), Field(max_length=200)] | None
 Insight = Annotated[str, _cut(120), Field(min_length=1, max_length=120)]
 
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _has_words(text: str) -> bool:
+    """At least two words made of letters."""
+    return len(_WORD.findall(text)) >= 2
+
+
 class RatedItem(_Reply):
     """A star rating of one watched item.
 
@@ -84,7 +94,8 @@ class PageDecision(_Reply):
         watch: Positions watched, in the order chosen (duplicates dropped).
         ratings: Ratings of watched items (others dropped; first per position kept).
         leave: Whether the user ends the session after this page.
-        review: An optional short review (cut to 200 characters; empty → ``None``).
+        review: An optional short review (cut to 200 characters; one without at least
+            two words of letters, e.g. JSON debris, becomes ``None``).
         share: An optional watched position to share with friends (unwatched → ``None``).
     """
 
@@ -107,8 +118,8 @@ class PageDecision(_Reply):
         self.ratings = ratings
         if self.share is not None and self.share not in watched:
             self.share = None
-        if self.review is not None and not self.review.strip():
-            self.review = None
+        if self.review is not None and not _has_words(self.review):
+            self.review = None  # empty, or JSON debris a small model wrote into the string
         return self
 
     def restrict(self, n_items: int) -> PageDecision:
