@@ -12,6 +12,7 @@ from chromadb.config import Settings
 from simrec.env.runner import run_scenario
 from simrec.io.events import read_events
 from simrec.io.texts import read_texts
+from simrec.memory.chroma import collection_name
 from tests.helpers import ml100k_scenario
 
 SHORT = {
@@ -28,7 +29,7 @@ SHORT = {
 
 def memories(run: Path) -> pd.DataFrame:
     client = chromadb.PersistentClient(path=str(run / "memory"), settings=Settings(anonymized_telemetry=False))
-    [col] = client.list_collections()
+    col = client.get_collection(collection_name(run.name))
     got = col.get(include=["documents", "metadatas"])
     return pd.DataFrame({"id": got["ids"], "text": got["documents"],
                          "kind": [m["kind"] for m in got["metadatas"]]}).sort_values("id", ignore_index=True)  # fmt: skip
