@@ -15,27 +15,16 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, Field
 
 from simrec.llm.base import CallSettings
 from simrec.llm.llama_runtime import bundled_model_path, unload_models
 from simrec.llm.llamacpp import LlamaCppBackend
+from simrec.agents.schemas import page_decision_schema
 from simrec.llm.types import LLMRequest
 
-Position = Annotated[int, Field(ge=1, le=5)]
-
-
-class Rating(BaseModel):
-    item: Position
-    stars: Annotated[int, Field(ge=1, le=5)]
-
-
-class PageDecision(BaseModel):
-    watch: list[Position] = Field(max_length=5)
-    ratings: list[Rating] = Field(max_length=5)
-    leave: bool
+# The reply schema the agents use, bounded to a page of five.
+PageDecision = page_decision_schema(5)
 
 
 SYSTEM = (

@@ -7,10 +7,8 @@ keep completions short, so the whole file runs in well under a minute on two cor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, Field
 
 from simrec.config.schema import LLMConfig
 from simrec.llm.base import CallSettings
@@ -20,18 +18,7 @@ from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import LLMRequest, LLMUnavailable, Message
 
-Position = Annotated[int, Field(ge=1, le=5)]
-
-
-class Rating(BaseModel):
-    item: Position
-    stars: Annotated[int, Field(ge=1, le=5)]
-
-
-class PageDecision(BaseModel):
-    watch: list[Position] = Field(max_length=5)
-    ratings: list[Rating] = Field(max_length=5)
-    leave: bool
+from tests.llm.decision_schema import PageDecision, Position, Rating  # noqa: F401
 
 
 PERSONA = (

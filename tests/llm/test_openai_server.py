@@ -14,11 +14,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Annotated
 
 import httpx
 import pytest
-from pydantic import BaseModel, Field
 
 from simrec.llm.base import CallSettings
 from simrec.llm.llama_runtime import bundled_model_path
@@ -28,18 +26,7 @@ from simrec.llm.types import LLMRequest, LLMUnavailable
 API_KEY = "sk-simrec-test-9f3c2e71"
 START_TIMEOUT_S = 60.0
 
-Position = Annotated[int, Field(ge=1, le=5)]
-
-
-class Rating(BaseModel):
-    item: Position
-    stars: Annotated[int, Field(ge=1, le=5)]
-
-
-class PageDecision(BaseModel):
-    watch: list[Position] = Field(max_length=5)
-    ratings: list[Rating] = Field(max_length=5)
-    leave: bool
+from tests.llm.decision_schema import PageDecision, Position, Rating  # noqa: F401
 
 
 PERSONA = (
