@@ -18,8 +18,9 @@ structured requests through :class:`simrec.llm.openai_compat.OpenAIBackend`
 * the throughput ceiling (zero-sleep stub at concurrency 64), which tells
   whether 64 × 1 / sleep requests per second are reachable on this machine;
 * with ``--variants``, the same run through other HTTP paths (``client.post``
-  without the SDK's parameter transform; the SDK's aiohttp transport and plain
-  aiohttp when ``aiohttp`` is installed), to show what the client costs.
+  without the SDK's parameter transform; the SDK's aiohttp transport when
+  ``aiohttp`` is installed), to show what the client costs; simrec's own lean
+  path is the headline's ``transport=aiohttp`` run.
 
 The two targets measure different things: (wall − ideal) × concurrency / n is
 the time each request's slot is held beyond the sleep, which includes waiting
@@ -226,17 +227,7 @@ class PostBackend(OpenAIBackend):
     async def _complete(self, call: Call) -> Completion:
         from openai.types.chat import ChatCompletion
 
-        body: dict[str, Any] = {
-            "model": self.settings.model,
-            "messages": call.messages,
-            "max_tokens": call.max_tokens,
-            "temperature": call.temperature,
-            "top_p": call.top_p,
-            "seed": call.seed,
-        }
-        fmt = self._format(call)
-        if fmt is not None:
-            body["response_format"] = fmt
+        body = self._body(call, self.format_style)
         resp = await self._client_for_loop().post(
             "/chat/completions", body=body, cast_to=ChatCompletion
         )
@@ -269,53 +260,16 @@ def with_aiohttp(cls: type[OpenAIBackend]) -> type[OpenAIBackend]:
     return Aio
 
 
-class RawAiohttpBackend(OpenAIBackend):
-    """The same request with plain aiohttp and ``json``: a floor for any HTTP client."""
-
-    _session: Any = None
-
-    async def _complete(self, call: Call) -> Completion:
-        import aiohttp
-
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
-        body = {
-            "model": self.settings.model,
-            "messages": call.messages,
-            "max_tokens": call.max_tokens,
-            "temperature": call.temperature,
-            "top_p": call.top_p,
-            "seed": call.seed,
-            "response_format": self._format(call),
-        }
-        headers = {"Content-Type": "application/json"}
-        async with self._session.post(
-            f"{self.base_url}/chat/completions", data=json.dumps(body), headers=headers
-        ) as r:
-            d = json.loads(await r.read())
-        u = d.get("usage") or {}
-        return Completion(
-            d["choices"][0]["message"]["content"] or "",
-            u.get("prompt_tokens", 0),
-            u.get("completion_tokens", 0),
-        )
-
-    def close(self) -> None:
-        if self._session is not None and self._loop is not None and not self._loop.is_closed():
-            self._loop.run_until_complete(self._session.close())
-        BaseBackend.close(self)
-
-
 def variants(url: str, n: int, conc: int, sleep: float) -> None:
     """Efficiency and client CPU of other ways to make the same call (what the OpenAI SDK costs)."""
     import importlib.util
 
     kinds: list[type[OpenAIBackend]] = [OpenAIBackend, PostBackend]
     if importlib.util.find_spec("aiohttp") is not None:
-        kinds += [with_aiohttp(OpenAIBackend), with_aiohttp(PostBackend), RawAiohttpBackend]
+        kinds += [with_aiohttp(OpenAIBackend), with_aiohttp(PostBackend)]
     else:
         print(
-            "  (pip install aiohttp to also try the SDK's aiohttp transport and a plain aiohttp client)"
+            "  (pip install aiohttp to also try the SDK's aiohttp transport)"
         )
     ideal = n * sleep / conc
     for kind in kinds:

@@ -164,8 +164,9 @@ class OpenAIBackend(BaseBackend):
             return TransientLLMError(f"HTTP {code} from {self.base_url}")
         return PermanentLLMError(f"HTTP {code} from {self.base_url}: {message}")
 
-    async def _create(self, call: Call, style: str) -> Completion:
-        kwargs: dict[str, Any] = {
+    def _body(self, call: Call, style: str) -> dict[str, Any]:
+        """The ``/chat/completions`` request body (the same for both transports)."""
+        body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": call.messages,
             "max_tokens": call.max_tokens,
@@ -175,7 +176,12 @@ class OpenAIBackend(BaseBackend):
         }
         fmt = self._format(call, style)
         if fmt is not None:
-            kwargs["response_format"] = fmt
+            body["response_format"] = fmt
+        return body
+
+    async def _create(self, call: Call, style: str) -> Completion:
+        kwargs = self._body(call, style)
+        fmt = kwargs.get("response_format")
         if self.transport == "aiohttp":
             if self._fast is None:
                 self._fast = FastChatClient(self.base_url, self._api_key, self.settings.timeout_s)
