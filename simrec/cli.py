@@ -70,7 +70,9 @@ def run(
     except SimrecError as exc:
         _fail(exc)
         return
-    console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({cfg.run.steps} steps)")
+    n_runs = max(1, len(cfg.variants))
+    what = f"{cfg.run.steps} steps" + (f" × {n_runs} variants: {', '.join(cfg.variants)}" if cfg.variants else "")
+    console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({what})")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -81,7 +83,7 @@ def run(
         disable=quiet,
         transient=False,
     ) as bar:
-        task = bar.add_task("steps", total=cfg.run.steps, info="building world…")
+        task = bar.add_task("steps", total=cfg.run.steps * n_runs, info="building world…")
 
         def on_step(info: StepInfo) -> None:
             rate = info.events / info.elapsed if info.elapsed > 0 else 0.0
@@ -108,6 +110,9 @@ def run(
 
 
 def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    if result.variants:
+        _print_variants(result)
+        return
     t = result.totals
     table = Table(title=f"run {result.run_dir.name}", show_header=False)
     impressions = t.get("impressions", 0)
@@ -135,6 +140,22 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
         for row in texts.head(8).itertuples():
             sample.add_row(str(row.step), str(row.user), row.kind, str(row.stars or ""), row.text)
         out.print(sample)
+
+
+def _print_variants(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    """One row per variant: behaviour and, when the graph lives, its social state at the last step."""
+    keys = [("ctr", "click rate"), ("mean_rating", "mean rating"), ("pages_per_session", "pages/session"),
+            ("homophily", "homophily"), ("echo_chamber", "echo chamber"), ("shares", "shares")]  # fmt: skip
+    table = Table(title=f"variants of {result.run_dir.name} (report.html compares them)")
+    table.add_column("variant")
+    last = {n: r.metrics.iloc[-1] for n, r in result.variants.items() if len(r.metrics)}
+    shown = [(k, label) for k, label in keys if all(k in row for row in last.values())]
+    for _, label in shown:
+        table.add_column(label, justify="right")
+    for name, row in last.items():
+        table.add_row(name, *(f"{float(row[k]):.3f}" if k != "shares" else f"{int(row[k]):,}" for k, _ in shown))
+    out.print(table)
+    out.print(f"run folder: {result.run_dir}")
 
 
 @app.command("list")

@@ -62,6 +62,7 @@ Position = Annotated[int, Field(ge=1, le=MAX_PAGE)]
 Stars = Annotated[int, Field(ge=1, le=5)]
 Reason = Annotated[str, _cut(100), Field(max_length=100)]
 Review = Annotated[str, _cut(200), Field(max_length=200)] | None
+Message = Annotated[str, _cut(120), Field(max_length=120)] | None
 Insight = Annotated[str, _cut(120), Field(min_length=1, max_length=120)]
 
 
@@ -97,6 +98,8 @@ class PageDecision(_Reply):
         review: An optional short review (cut to 200 characters; one without at least
             two words of letters, e.g. JSON debris, becomes ``None``).
         share: An optional watched position to share with friends (unwatched → ``None``).
+        message: What the user tells friends with the share (cut to 120 characters;
+            dropped without a share, and like a review, dropped without two words).
     """
 
     watch: list[Position] = Field(max_length=MAX_PAGE)
@@ -104,6 +107,7 @@ class PageDecision(_Reply):
     leave: bool
     review: Review = None
     share: Position | None = None
+    message: Message = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PageDecision:
@@ -120,6 +124,8 @@ class PageDecision(_Reply):
             self.share = None
         if self.review is not None and not _has_words(self.review):
             self.review = None  # empty, or JSON debris a small model wrote into the string
+        if self.share is None or (self.message is not None and not _has_words(self.message)):
+            self.message = None
         return self
 
     def restrict(self, n_items: int) -> PageDecision:
@@ -130,6 +136,7 @@ class PageDecision(_Reply):
             leave=self.leave,
             review=self.review,
             share=self.share if self.share is not None and self.share <= n_items else None,
+            message=self.message if self.share is not None and self.share <= n_items else None,
         )
 
     def stars_by_position(self) -> dict[int, int]:

@@ -22,7 +22,7 @@ from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 
 # Keys (relative to an environment or agents block) that hold file paths.
-_ENV_PATH_KEYS = (("data", "path"), ("data", "cache_dir"), ("data", "archetypes"), ("data", "items_path"))
+_ENV_PATH_KEYS = (("data", "path"), ("data", "cache_dir"), ("data", "archetypes"), ("data", "items_path"), ("social", "path"))
 _BLOCK_PATH_KEYS = {"environment": _ENV_PATH_KEYS, "agents": ()}
 
 
@@ -146,6 +146,10 @@ def load_scenario(
     if cfg.llm.api_key is None and os.environ.get(cfg.llm.api_key_env):
         # The key stays a SecretStr: manifests and logs show it as '**********'.
         cfg.llm.api_key = SecretStr(os.environ[cfg.llm.api_key_env])
+    if cfg.variants:
+        from simrec.config.variants import variant_configs
+
+        variant_configs(cfg)  # each variant must validate before anything runs
     return cfg
 
 

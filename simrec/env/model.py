@@ -6,15 +6,19 @@ leave after any page. The phases, in order:
 
 1. ``recommend`` — one batched ``recommender.recommend`` call for every user in a
    session (the whole session's list; pages are consecutive slices of it).
-2. ``decide`` — per page, one batched ``policy.decide`` call for every user still
-   browsing: watches, ratings, exits.
-3. ``remember`` — mood and fatigue are written back to the state arrays.
-4. ``learn`` — the recommender observes the step's interactions; every
+2. ``perceive`` — with a social graph: a friend's share takes the social slot of
+   the first page, and friends' recent likes become a pull on every item shown
+   (LLM-driven agents also recall memories, inside their policy).
+3. ``decide`` — per page, one batched ``policy.decide`` call for every user still
+   browsing: watches, ratings, exits, shares.
+4. ``remember`` — mood and fatigue are written back to the state arrays; LLM
+   agents' memories are written and reflected on.
+5. ``socialize`` — trust, follow/unfollow, cascades, shares to followers
+   (:class:`~simrec.social.dynamics.SocialDynamics`).
+6. ``items`` — item agents update their profiles.
+7. ``learn`` — the recommender observes the step's interactions; every
    ``retrain_every`` steps it is refit on real plus simulated interactions.
-5. ``collect`` — events go to the sink, step metrics to Mesa's DataCollector.
-
-Phases that later capabilities add (perceive: friends and memories; socialize;
-items) slot in between, in the order of DESIGN.md.
+8. ``collect`` — events go to the sink, step metrics to Mesa's DataCollector.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from typing import TYPE_CHECKING, Iterator
 import mesa
 import numpy as np
 
-from simrec.agents.policies.base import Policy, PageBatch
+from simrec.agents.mind import IMPORTANCE
+from simrec.agents.policies.base import Decisions, PageBatch, Policy
+from simrec.agents.prompts import clean_untrusted
 from simrec.agents.state import UserState
 from simrec.agents.user import ItemAgent, UserAgent
 from simrec.config.schema import ScenarioConfig
@@ -41,12 +47,14 @@ if TYPE_CHECKING:
     from simrec.agents.items import ItemProfiles
     from simrec.agents.mind import Mind
     from simrec.io.texts import TextSink
+from simrec.memory.base import MemoryRecord
 from simrec.recommenders.base import Recommender
+from simrec.social.dynamics import SocialDynamics
 from simrec.world.build import World
 
 MIND_METRICS = ("llm_decisions", "llm_fallbacks", "memories", "reflections", "profiles_updated")
 LLM_METRICS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cached")
-PHASES = ("recommend", "decide", "remember", "items", "learn", "collect")
+PHASES = ("recommend", "perceive", "decide", "remember", "socialize", "items", "learn", "collect")
 METRICS = (
     "step", "sessions", "pages", "impressions", "clicks", "ratings", "ctr", "mean_rating",
     "pages_per_session", "voluntary_exits", "mean_satisfaction", "mean_fatigue", "retrained",
@@ -112,7 +120,16 @@ class SimModel(mesa.Model):
         if create_agents:
             UserAgent.create_agents(self, world.population.n_users, index=list(range(world.population.n_users)))
             ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
+        social = cfg.environment.social
+        self.social = (
+            SocialDynamics(social, world, child_rng(seed, "social"))
+            if social.dynamics.enabled and (world.graph.n_arcs > 0 or social.seed_shares)
+            else None
+        )
+        if self.social is not None and hasattr(policy, "social"):
+            policy.social = self.social
         names = METRICS + (LLM_METRICS if llm is not None else ()) + (MIND_METRICS if mind is not None else ())
+        names += self.social.metric_names() if self.social is not None else ()
         self.step_metrics = dict.fromkeys(names, 0.0)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in names}
@@ -134,8 +151,15 @@ class SimModel(mesa.Model):
             self.recommender.recommend(users, k, exclude_seen=self.cfg.recommender.exclude_seen), dtype=np.int64
         )
 
-    def browse(self, users: np.ndarray, slate: np.ndarray) -> tuple[list[EventBatch], Interactions]:
-        """Phases 2-3 over the pages of a session: decide, then remember mood and fatigue."""
+    def browse(
+        self, users: np.ndarray, slate: np.ndarray, via: np.ndarray | None = None, pull: np.ndarray | None = None
+    ) -> tuple[list[EventBatch], Interactions]:
+        """Phases 3-4 over the pages of a session: decide, then remember mood and fatigue.
+
+        ``via`` and ``pull`` (``[n, K]``, from perceive) mark social-slot items and
+        hold the friends'-likes pull. Shares and what users did with the social
+        slot are kept in ``self._shares`` and ``self._slot`` for the socialize phase.
+        """
         step = self.steps
         sessions = self.sessions_started + np.arange(len(users), dtype=np.int64)
         self.sessions_started += len(users)
@@ -145,16 +169,30 @@ class SimModel(mesa.Model):
         clicked_u, clicked_i, clicked_r, clicked_t = [], [], [], []
         st = self.state
         n_pages = 0
+        share_u: list[np.ndarray] = []
+        share_i: list[np.ndarray] = []
         for page in range(pages):
             if len(active) == 0:
                 break
             u = users[active]
-            items = slate[active, page * k : (page + 1) * k]
+            cols = slice(page * k, (page + 1) * k)
+            items = slate[active, cols]
+            page_via = via[active, cols] if via is not None else None
             with self._phase("decide"):
-                batch = PageBatch(step, page, u, items, st.satisfaction[u], st.fatigue[u])
+                batch = PageBatch(step, page, u, items, st.satisfaction[u], st.fatigue[u],
+                                  social=pull[active, cols] if pull is not None else None, via=page_via)  # fmt: skip
                 if hasattr(self.policy, "sessions"):
                     self.policy.sessions = sessions[active]
                 dec = self.policy.decide(batch)
+            shares = None
+            if self.social is not None:
+                with self._phase("socialize"):
+                    shares = self._page_shares(u, dec)
+                    rows, cols_ = np.nonzero(shares)
+                    share_u.append(u[rows])
+                    share_i.append(items[rows, cols_])
+                    if page == 0:
+                        self._slot_outcome(users, dec)
             with self._phase("remember"):
                 st.satisfaction[u] = dec.satisfaction
                 st.fatigue[u] = dec.fatigue
@@ -166,7 +204,7 @@ class SimModel(mesa.Model):
                     page_events(
                         step=step, page=page, sessions=sessions[active], users=u, items=items,
                         decisions=dec, ended=ended, policy_codes=dec.sources(),
-                        timestamp=ts,
+                        timestamp=ts, via=page_via, shares=shares,
                     )  # fmt: skip
                 )
                 rows, cols = np.nonzero(dec.clicks)
@@ -179,6 +217,10 @@ class SimModel(mesa.Model):
             n_pages += len(active)
             active = active[~ended]
         self.totals["pages"] += n_pages
+        self._shares = (
+            np.concatenate(share_u) if share_u else np.empty(0, np.int64),
+            np.concatenate(share_i) if share_i else np.empty(0, np.int64),
+        )
         inter = Interactions.from_arrays(
             np.concatenate(clicked_u) if clicked_u else [],
             np.concatenate(clicked_i) if clicked_i else [],
@@ -186,6 +228,44 @@ class SimModel(mesa.Model):
             np.concatenate(clicked_t) if clicked_t else [],
         )
         return batches, inter
+
+    def _page_shares(self, users: np.ndarray, dec: Decisions) -> np.ndarray:
+        """``[n, k]`` items shared on a page: the policy's own choice where it made one, else the rule."""
+        assert self.social is not None
+        decided = dec.share_decided if dec.share_decided is not None else None
+        shares = self.social.rule_shares(users, dec.ratings, decided)
+        if dec.shares is not None and decided is not None:
+            shares |= dec.shares & dec.clicks & decided[:, None]
+        return shares
+
+    def _slot_outcome(self, users: np.ndarray, dec: Decisions) -> None:
+        """What each user who got a share in the slot did with it (first page)."""
+        assert self.social is not None
+        rec = self.social.delivered_users
+        rows = np.searchsorted(users, rec)
+        slot = self.social.p.slot_position
+        self._slot = (dec.clicks[rows, slot].copy(), dec.ratings[rows, slot].copy())
+
+    def socialize(self, users: np.ndarray, inter: Interactions) -> None:
+        """Phase 5: trust, ties, cascades and shares; LLM-driven followers remember what reached them."""
+        social = self.social
+        assert social is not None
+        clicked, stars = self._slot
+        social.socialize(self.steps, users, inter, self._shares, clicked, stars)
+        messages = self.policy.drain_share_messages() if hasattr(self.policy, "drain_share_messages") else {}
+        mask = getattr(self.policy, "llm_mask", None)
+        if self.mind is None or mask is None or not social.p.share_memory or not len(social.new_shares):
+            return
+        shares, rec = social.recipients(social.new_shares)
+        keep = mask[rec]
+        titles = self.world.catalog.titles
+        records = []
+        for sh, r in zip(shares[keep].tolist(), rec[keep].tolist(), strict=True):
+            sharer, item = int(social.cascades["user"][sh]), int(social.cascades["item"][sh])
+            note = messages.get((sharer, item), "")
+            text = f"Friend {sharer} shared {clean_untrusted(str(titles[item]), 60)}" + (f": {note}" if note else "")
+            records.append(MemoryRecord(r, self.steps, "social", text, IMPORTANCE["social"]))
+        self.mind.remember(records)
 
     def minds_and_items(self) -> dict[str, float]:
         """Phases 4-6 for LLM-driven agents: memories written and reflected on, item profiles updated."""
@@ -240,8 +320,20 @@ class SimModel(mesa.Model):
         st.last_step[users] = self.steps
         pages_before = self.totals["pages"]
         exits_before = self.totals["voluntary_exits"]
-        batches, inter = self.browse(users, slate) if len(users) else ([], Interactions.empty())
+        via = pull = None
+        self._shares = (np.empty(0, np.int64), np.empty(0, np.int64))
+        self._slot = (np.empty(0, bool), np.empty(0, np.int8))
+        if self.social is not None:
+            with self._phase("perceive"):
+                self.social.begin_step(self.steps)
+                if len(users):
+                    via, _ = self.social.perceive(users, slate, self.page_size)
+                    pull = self.social.pull(users, slate)
+        batches, inter = self.browse(users, slate, via, pull) if len(users) else ([], Interactions.empty())
         mind_row = self.minds_and_items()
+        if self.social is not None:
+            with self._phase("socialize"):
+                self.socialize(users, inter)
         with self._phase("learn"):
             retrained = self.learn(inter)
         with self._phase("collect"):
@@ -250,6 +342,10 @@ class SimModel(mesa.Model):
                 self.sink.append(events)
             self._record_metrics(users, events, inter, pages_before, exits_before, retrained)
             self.step_metrics.update(mind_row)
+            if self.social is not None:
+                self.step_metrics.update(self.social.metrics(self.steps))
+                for key in ("shares", "follows", "unfollows", "social_impressions"):
+                    self.totals[key] += int(self.step_metrics[key])
             self.datacollector.collect(self)
 
     def _record_metrics(

@@ -25,7 +25,7 @@ from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.env.model import PHASES, SimModel
 from simrec.io.events import EventSink
-from simrec.io.manifest import git_revision, package_versions, write_json_atomic, write_parquet_atomic
+from simrec.io.manifest import atomic_path, git_revision, package_versions, write_json_atomic, write_parquet_atomic
 from simrec.recommenders.base import build_recommender
 from simrec.world.build import World, build_world
 
@@ -52,6 +52,7 @@ class RunResult:
     totals: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
     stop_reason: str | None = None
+    variants: dict[str, RunResult] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -94,6 +95,47 @@ def write_world(world: World, run_dir: Path) -> None:
     write_parquet_atomic(world.graph.edges_frame(), run_dir / "graph" / "edges-initial.parquet")
 
 
+def write_social(model: SimModel, run_dir: Path, cfg: ScenarioConfig) -> dict[str, Any]:
+    """Final graph (Parquet, GraphML), shares and cascades; returns the manifest's social summary."""
+    social = model.social
+    assert social is not None
+    if cfg.environment.social.metrics.community_every == 0 and model.steps:
+        social.metrics(model.steps, final=True)  # community detection once, at the end
+    graph = social.graph
+    write_parquet_atomic(graph.arcs_frame(), run_dir / "graph" / "edges-final.parquet")
+    if cfg.environment.social.metrics.graphml:
+        import networkx as nx
+
+        with atomic_path(run_dir / "graph" / "final.graphml") as tmp:
+            nx.write_graphml(graph.to_networkx(), tmp)
+    cascades = social.cascades.table()
+    write_parquet_atomic(cascades, run_dir / "cascades.parquet")
+    write_parquet_atomic(social.cascades.shares_frame(), run_dir / "shares.parquet")
+    summary: dict[str, Any] = {
+        "directed": graph.directed,
+        "edges_final": graph.n_edges,
+        "shares": int(len(social.cascades)),
+        "cascades": int(len(cascades)),
+        "cascade_max_size": int(cascades["size"].max()) if len(cascades) else 0,
+        "cascade_max_depth": int(cascades["depth"].max()) if len(cascades) else 0,
+    }
+    summary.update({k: model.totals.get(k, 0) for k in ("follows", "unfollows", "social_impressions")})
+    summary.update({k: round(float(v), 4) for k, v in social.community.items()})
+    return summary
+
+
+def _report(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write report.html; a failure is logged and noted in the manifest, never fatal to the run."""
+    from simrec.io.report import write_run_report
+
+    try:
+        write_run_report(run_dir)
+    except Exception as exc:  # the run's data is written; a report problem must not hide it
+        log.warning("could not write report.html for %s: %s", run_dir, exc)
+        manifest["report_error"] = f"{type(exc).__name__}: {exc}"
+        write_json_atomic(run_dir / "manifest.json", manifest)
+
+
 def run_scenario(
     cfg: ScenarioConfig,
     progress: Callable[[StepInfo], None] | None = None,
@@ -107,6 +149,8 @@ def run_scenario(
     Returns:
         The run folder, the per-step metrics and totals.
     """
+    if cfg.variants:
+        return run_variants(cfg, progress)
     start = time.perf_counter()
     llm = None
     if policy_uses_llm(cfg.policy):
@@ -167,6 +211,9 @@ def run_scenario(
                 break
             model.step()
             write_parquet_atomic(model.datacollector.get_model_vars_dataframe(), run_dir / "metrics.parquet")
+            every = cfg.environment.social.metrics.snapshot_every
+            if model.social is not None and every and model.steps % every == 0:
+                write_parquet_atomic(world.graph.arcs_frame(), run_dir / "graph" / f"edges-step-{model.steps:04d}.parquet")
             if progress is not None:
                 progress(
                     StepInfo(model.steps, cfg.run.steps, int(model.step_metrics["sessions"]),
@@ -211,11 +258,62 @@ def run_scenario(
             llm.close()
         timings["total"] = time.perf_counter() - start
         manifest["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+        if model is not None and model.social is not None:
+            manifest["social"] = write_social(model, run_dir, cfg)
         if model is not None:
             manifest["phase_timings_s"] = {p: round(model.timings.get(p, 0.0), 4) for p in PHASES}
             manifest["totals"] = dict(model.totals)
             manifest["steps_completed"] = model.steps
             manifest["events_rows"] = sink.rows_written if sink is not None else 0
         write_json_atomic(run_dir / "manifest.json", manifest)
+        _report(run_dir, manifest)
     metrics = model.datacollector.get_model_vars_dataframe() if model is not None else pd.DataFrame()
     return RunResult(run_dir, metrics, dict(model.totals) if model else {}, timings, stop_reason)
+
+
+def run_variants(cfg: ScenarioConfig, progress: Callable[[StepInfo], None] | None = None) -> RunResult:
+    """Run every variant of ``cfg`` into ``<run folder>/<variant>/`` and compare them in report.html.
+
+    The parent folder's manifest lists the variants and their status; its
+    ``comparison.parquet`` stacks their metrics with a ``variant`` column.
+    Progress steps count across variants (variant ``i``'s step ``s`` is ``i × steps + s``).
+    """
+    from simrec.config.variants import variant_configs
+    from simrec.io.report import write_comparison_report
+
+    parent = prepare_run_dir(cfg)
+    configs = variant_configs(cfg, parent)
+    manifest: dict[str, Any] = {
+        "simrec_run": 1, "kind": "variants", "name": parent.name, "status": "running", "seed": cfg.seed,
+        "started_at": _now(), "scenario": cfg.model_dump(mode="json"), "variants": {},
+        "versions": package_versions(), "git": git_revision(),
+    }  # fmt: skip
+    write_json_atomic(parent / "manifest.json", manifest)
+    results: dict[str, RunResult] = {}
+    steps = cfg.run.steps
+    status = "failed"
+    try:
+        for i, (name, child) in enumerate(configs.items()):
+            def shifted(info: StepInfo, i: int = i) -> None:
+                if progress is not None:
+                    progress(StepInfo(i * steps + info.step, steps * len(configs), info.sessions, info.events, info.elapsed))
+
+            results[name] = run_scenario(child, progress=shifted)
+            manifest["variants"][name] = {"run_dir": results[name].run_dir.name, "status": "completed"}
+            write_json_atomic(parent / "manifest.json", manifest)
+        write_comparison_report(parent, {n: r.run_dir for n, r in results.items()}, title=f"{cfg.name}: variants")
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        manifest["status"] = status
+        manifest["finished_at"] = _now()
+        write_json_atomic(parent / "manifest.json", manifest)
+    metrics = pd.read_parquet(parent / "comparison.parquet")
+    totals: dict[str, int] = {}
+    for r in results.values():
+        for k, v in r.totals.items():
+            totals[k] = totals.get(k, 0) + v
+    timings = {"simulate": sum(r.timings.get("simulate", 0.0) for r in results.values())}
+    return RunResult(parent, metrics, totals, timings, None, results)

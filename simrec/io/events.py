@@ -32,9 +32,11 @@ from simrec.io.manifest import atomic_path
 logger = logging.getLogger(__name__)
 
 #: Event types, in code order: ``EventBatch.event`` holds indices into this tuple.
-EVENT_TYPES: tuple[str, ...] = ("impression", "click", "skip", "rating", "exit")
+EVENT_TYPES: tuple[str, ...] = ("impression", "click", "skip", "rating", "exit", "share")
 #: Code of each event type, e.g. ``EVENT_CODE["click"] == 1``.
 EVENT_CODE: dict[str, int] = {name: code for code, name in enumerate(EVENT_TYPES)}
+#: How an item reached the page, in code order (``EventBatch.via``).
+VIA_TYPES: tuple[str, ...] = ("recommender", "social")
 
 #: Schema of the event table; columns in this order.
 EVENT_SCHEMA: pa.Schema = pa.schema(
@@ -50,6 +52,7 @@ EVENT_SCHEMA: pa.Schema = pa.schema(
         pa.field("value", pa.float32()),
         pa.field("policy", pa.dictionary(pa.int8(), pa.string())),
         pa.field("timestamp", pa.int64()),
+        pa.field("via", pa.dictionary(pa.int8(), pa.string())),
     ]
 )
 
@@ -67,6 +70,7 @@ _DTYPES: dict[str, type[np.generic]] = {
     "value": np.float32,
     "policy": np.int8,
     "timestamp": np.int64,
+    "via": np.int8,
 }
 
 
@@ -88,6 +92,8 @@ class EventBatch:
         value: ``float32`` rating for ``"rating"`` rows, ``NaN`` otherwise.
         policy: ``int8`` codes into the sink's policy vocabulary.
         timestamp: ``int64`` simulated seconds.
+        via: ``int8`` codes into :data:`VIA_TYPES`: ``social`` for the item of a
+            friend's share in the social slot (default: all ``recommender``).
     """
 
     step: np.ndarray
@@ -100,8 +106,11 @@ class EventBatch:
     value: np.ndarray
     policy: np.ndarray
     timestamp: np.ndarray
+    via: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.via is None:
+            self.via = np.zeros(len(self.step), np.int8)
         n = None
         for name, dtype in _DTYPES.items():
             arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
@@ -229,6 +238,7 @@ class EventSink:
         self._run_dict = pa.array([self.run], pa.string())
         self._event_dict = pa.array(EVENT_TYPES, pa.string())
         self._policy_dict = pa.array(self.policies, pa.string())
+        self._via_dict = pa.array(VIA_TYPES, pa.string())
 
     @property
     def parts(self) -> list[Path]:
@@ -317,11 +327,12 @@ class EventSink:
             pa.array(batch.value),  # from numpy, NaN stays NaN (not null)
             pa.DictionaryArray.from_arrays(pa.array(batch.policy), self._policy_dict),
             pa.array(batch.timestamp),
+            pa.DictionaryArray.from_arrays(pa.array(batch.via), self._via_dict),
         ]
         return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
     def _check_codes(self, batch: EventBatch) -> None:
-        for name, size in (("event", len(EVENT_TYPES)), ("policy", len(self.policies))):
+        for name, size in (("event", len(EVENT_TYPES)), ("policy", len(self.policies)), ("via", len(VIA_TYPES))):
             codes = getattr(batch, name)
             lo, hi = int(codes.min()), int(codes.max())
             if lo < 0 or hi >= size:

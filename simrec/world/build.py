@@ -13,7 +13,8 @@ from simrec.data.load import load_dataset
 from simrec.data.types import Dataset, Interactions
 from simrec.world.catalog import Catalog
 from simrec.world.population import TRAITS, Population, build_population
-from simrec.world.social import SocialGraph, build_graph
+from simrec.social.builders import BuildContext, build_graph
+from simrec.social.graph import SocialGraph
 from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,10 @@ def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
         dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)
     )
     catalog = Catalog.from_dataset(dataset, train)
-    graph = build_graph(cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"))
+    graph = build_graph(
+        cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"),
+        BuildContext(user_ids=population.user_ids, taste=taste.user_factors),
+    )  # fmt: skip
     log.info(
         "world: %d users, %d items, %d train / %d held-out interactions, %d edges",
         dataset.n_users, dataset.n_items, len(train), len(heldout), graph.n_edges,

@@ -19,13 +19,17 @@ from simrec.io.events import read_events
 from simrec.io.texts import read_texts
 from simrec.llm.base import CallSettings
 from simrec.llm.fake import ScriptedBackend
+from simrec.env.model import SimModel
+from simrec.recommenders.base import build_recommender
+from simrec.social.dynamics import SocialDynamics
+from simrec.social.graph import SocialGraph
 from simrec.world.build import build_world
 from tests.helpers import small_scenario
 
 GOOD = json.dumps(
     {"watch": [1, 3], "ratings": [{"position": 1, "stars": 5, "reason": "tense and clever"},
                                   {"position": 3, "stars": 2, "reason": "too slow"}],
-     "leave": False, "review": "A gripping page of picks.", "share": 1}
+     "leave": False, "review": "A gripping page of picks.", "share": 1, "message": "Watch this one tonight"}
 )  # fmt: skip
 REFLECT = json.dumps({"insights": ["I enjoy tense thrillers and lose patience with slow ones."]})
 
@@ -153,18 +157,39 @@ def test_fallbacks_are_counted_in_a_run(tmp_path: Path) -> None:
     assert metrics["llm_fallbacks"].sum() > 0 and metrics["llm_decisions"].sum() == 0
 
 
-def test_friends_activity_in_prompt_and_shares_reach_friends(setup) -> None:
+def test_friends_activity_in_prompt_and_llm_shares_with_a_message(setup) -> None:
     cfg, world, mind, llm, policy, _ = setup
     u = int(np.nonzero(policy.llm_mask)[0][0])
     friend = (u + 1) % world.population.n_users
-    world.graph.graph.add_edge(u, friend)
-    policy.last_like[friend] = 42
-    policy.decide(page(world, policy, np.array([u])))
+    world.graph = SocialGraph.from_edges(world.population.n_users, np.array([[u, friend]]), directed=True)
+    social = SocialDynamics(cfg.environment.social, world, child_rng(0, "social"))
+    social.likes.push(np.array([friend]), np.array([42]))
+    policy.social = social
+    dec = policy.decide(page(world, policy, np.array([u])))
     prompt = llm.calls[-1].messages[-1]["content"]
     assert f"Friend {friend} liked" in prompt and world.catalog.titles[42] in prompt
+    # GOOD shares position 1 (item 7) with a message; the policy decided this row's sharing itself
+    assert dec.share_decided.tolist() == [True] and dec.shares[0].tolist() == [True, False, False, False, False]
+    assert policy.drain_share_messages() == {(u, 7): "Watch this one tonight"}
+
+
+def test_llm_shares_reach_llm_followers_memories(tmp_path: Path) -> None:
+    cfg = small_scenario(tmp_path, **{"policy.name": "llm", "environment.social.dynamics.share_rate": 0.0})
+    world = build_world(cfg)
+    n = world.population.n_users
+    world.graph = SocialGraph.from_edges(n, np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1), directed=False)
+    mem = MemoryConfig(store="memory", reflect_every=0)
+    mind = Mind(mem, world, build_store(mem, None, "test"))
+    llm = ScriptedBackend(CallSettings(model="scripted"), script)
+    policy = build_policy(cfg.policy, world, child_rng(0, "policy"), llm, mind, None)
+    model = SimModel(world, cfg, build_recommender("most_popular", {}, child_rng(0, "rec")), policy, mind=mind, llm=llm)
+    model.recommender.fit(world.train, world.catalog, n_users=n)
+    model.step()
+    assert model.step_metrics["shares"] > 0
+    sharer = int(model.social.cascades["user"][0])
     mind.store.flush()
-    social = [m for m in mind.store.all(friend) if m.kind == "social"]
-    assert social and f"Friend {u} shared" in social[0].text  # GOOD shares position 1
+    got = [m.text for f in (sharer - 1, sharer + 1) for m in mind.store.all(f % n) if m.kind == "social"]
+    assert any(f"Friend {sharer} shared" in t and t.endswith(": Watch this one tonight") for t in got)
 
 
 def test_planted_instruction_in_item_text_stays_data(setup) -> None:

@@ -67,7 +67,7 @@ def test_table_has_the_event_schema(tmp_path: Path) -> None:
     assert table.schema.equals(EVENT_SCHEMA)
     assert EVENT_SCHEMA.names == [
         "run", "step", "session", "page", "position", "user", "item",
-        "event", "value", "policy", "timestamp",
+        "event", "value", "policy", "timestamp", "via",
     ]  # fmt: skip
     assert EVENT_CODE["click"] == 1 and EVENT_TYPES[EVENT_CODE["exit"]] == "exit"
 
@@ -171,8 +171,12 @@ def test_bad_codes_and_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="policy"):
         sink.append(bad)
     bad = make_batch(3)
-    bad.event[0] = 5
+    bad.event[0] = len(EVENT_TYPES)
     with pytest.raises(ValueError, match="event"):
+        sink.append(bad)
+    bad = make_batch(3)
+    bad.via[0] = 2
+    with pytest.raises(ValueError, match="via"):
         sink.append(bad)
     with pytest.raises(ConfigError):
         EventSink(tmp_path / "f", "r1", ["a", "a"])

@@ -39,6 +39,8 @@ class PageBatch:
         items: ``[n, k]`` item indices in display order.
         satisfaction: ``[n]`` mood before the page.
         fatigue: ``[n]`` fatigue before the page.
+        social: ``[n, k]`` pull of friends' recent likes on each item (``None``: no social graph).
+        via: ``[n, k]`` int8, 1 where the item is a friend's share in the social slot (``None``: none).
     """
 
     step: int
@@ -47,6 +49,8 @@ class PageBatch:
     items: np.ndarray
     satisfaction: np.ndarray
     fatigue: np.ndarray
+    social: np.ndarray | None = None
+    via: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -63,6 +67,9 @@ class Decisions:
         satisfaction: ``[n]`` mood after the page.
         fatigue: ``[n]`` fatigue after the page.
         source: ``[n]`` int8 codes into :data:`DECISION_SOURCES` (default: all ``choice``).
+        shares: ``[n, k]`` bool, items the user shares with followers, for the rows in
+            ``share_decided`` (``None``: the policy leaves sharing to the social phase's rule).
+        share_decided: ``[n]`` bool, rows whose sharing the policy decided itself.
     """
 
     clicks: np.ndarray
@@ -71,6 +78,8 @@ class Decisions:
     satisfaction: np.ndarray
     fatigue: np.ndarray
     source: np.ndarray | None = None
+    shares: np.ndarray | None = None
+    share_decided: np.ndarray | None = None
 
     def sources(self) -> np.ndarray:
         """Per-user decision source codes."""

@@ -6,10 +6,12 @@ handles a whole page for many users, with no Python loop per impression.
 Watching: each item ``i`` on the page has utility
 
     u_i = b_taste·z_i + (b_genre − b_novelty·diversity)·g_i
-          + b_pop·conformity·pop_i − b_fatigue·fatigue − decay·position_i
+          + b_pop·conformity·pop_i + b_social·conformity·social_i
+          − b_fatigue·fatigue − decay·position_i
 
 (``z`` the user's z-scored hidden interest, ``g`` genre affinity, ``pop`` the
-z-scored log popularity). Next to it stands an outside option ("nothing more")
+z-scored log popularity, ``social`` the trust-weighted recent likes of the
+people the user follows, from :mod:`simrec.social.influence`). Next to it stands an outside option ("nothing more")
 of utility ``outside_utility``. Picking items one after another by multinomial
 logit *without replacement* until the outside option wins is the same as
 ranking by ``u + Gumbel`` noise and keeping everything above the outside
@@ -96,6 +98,8 @@ class ChoicePolicy:
             genre = np.einsum("nkg,ng->nk", self._genre_norm[items], pop.genre_affinity[users])
             u += (p.beta_genre - p.beta_novelty * pop.diversity[users])[:, None] * genre
         u += (p.beta_popularity * pop.conformity[users])[:, None] * self.popularity_z()[items]
+        if batch.social is not None and p.beta_social:
+            u += (p.beta_social * pop.conformity[users])[:, None] * batch.social
         u -= (p.beta_fatigue * batch.fatigue)[:, None]
         u -= p.position_decay * np.arange(k, dtype=np.float32)[None, :]
         return u.astype(np.float32, copy=False)

@@ -36,6 +36,7 @@ from simrec.memory.base import MemoryRecord
 
 if TYPE_CHECKING:
     from simrec.llm.base import BaseBackend
+    from simrec.social.dynamics import SocialDynamics
     from simrec.world.build import World
 
 SRC = {name: np.int8(i) for i, name in enumerate(DECISION_SOURCES)}
@@ -88,7 +89,8 @@ class LLMPolicy:
         self._feedback: list[ItemFeedback] = []
         self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
         self.sessions: np.ndarray | None = None  # set by the model: session id per user in the batch
-        self.last_like = np.full(world.population.n_users, -1, np.int64)  # latest item rated >= 4
+        self.social: SocialDynamics | None = None  # set by the model when the run has a living graph
+        self.share_messages: dict[tuple[int, int], str] = {}
         genre = world.population.genre_affinity
         self._fav_genre = np.argmax(genre, axis=1) if genre.shape[1] else np.full(len(genre), -1)
 
@@ -103,17 +105,19 @@ class LLMPolicy:
         return np.ones(self.world.population.n_users, dtype=bool)
 
     # -- prompt pieces ---------------------------------------------------------
-    def _views(self, items: np.ndarray) -> list[ItemView]:
+    def _views(self, items: np.ndarray, via: np.ndarray | None = None) -> list[ItemView]:
         views = item_views(self.world.catalog, items)
-        if self.items is None:
-            return views
-        # Item agents: a profile that has learned something replaces the bare catalog text.
-        return [
-            replace(v, text=f"{v.text} {self.items.summary(int(i))}".strip()[: self.cfg.llm.text_chars])
-            if self.items.version[i]
-            else v
-            for v, i in zip(views, items, strict=True)
-        ]
+        if self.items is not None:
+            # Item agents: a profile that has learned something replaces the bare catalog text.
+            views = [
+                replace(v, text=f"{v.text} {self.items.summary(int(i))}".strip()[: self.cfg.llm.text_chars])
+                if self.items.version[i]
+                else v
+                for v, i in zip(views, items, strict=True)
+            ]
+        if via is not None:
+            views = [replace(v, text=f"(a friend shared this) {v.text}") if f else v for v, f in zip(views, via, strict=True)]
+        return views
 
     def _requests(self, batch: PageBatch, rows: np.ndarray, prior: np.ndarray) -> list[LLMRequest]:
         users = batch.users[rows]
@@ -124,7 +128,7 @@ class LLMPolicy:
         reqs = []
         for j, r in enumerate(rows):
             messages = render_page_decision(
-                personas[j], memories[j], self._views(batch.items[r]), self._friends(int(batch.users[r])),
+                personas[j], memories[j], self._views(batch.items[r], batch.via[r] if batch.via is not None else None), self._friends(int(batch.users[r])),
                 prior=[round(float(p), 2) for p in prior[r]] if self.show_prior else None,
                 template=self.template,
                 mood=describe_mood(float(batch.satisfaction[r]), float(batch.fatigue[r])),
@@ -137,30 +141,10 @@ class LLMPolicy:
         return reqs
 
     def _friends(self, user: int, limit: int = 2) -> list[str]:
-        """Friends' recent activity: what up to ``limit`` neighbours liked last."""
-        graph = self.world.graph.graph
-        if user not in graph:
+        """Friends' recent activity: what up to ``limit`` of the most trusted followees liked last."""
+        if self.social is None:
             return []
-        cat = self.world.catalog
-        lines = []
-        for f in sorted(graph.neighbors(user)):
-            item = int(self.last_like[f])
-            if item >= 0:
-                lines.append(f"Friend {f} liked {cat.titles[item]}")
-                if len(lines) == limit:
-                    break
-        return lines
-
-    def _share(self, step: int, user: int, item: int, limit: int = 5) -> list[MemoryRecord]:
-        """A share reaches up to ``limit`` friends' memories."""
-        graph = self.world.graph.graph
-        if user not in graph:
-            return []
-        title = clean_untrusted(str(self.world.catalog.titles[item]), 60)
-        return [
-            MemoryRecord(int(f), step, "social", f"Friend {user} shared {title} with me", IMPORTANCE["social"])
-            for f in sorted(graph.neighbors(user))[:limit]
-        ]
+        return self.social.friend_lines(user, self.world.catalog.titles, limit)
 
     # -- deciding ---------------------------------------------------------------
     def decide(self, batch: PageBatch) -> Decisions:
@@ -170,6 +154,7 @@ class LLMPolicy:
         ratings = self.choice.rate(batch.users, batch.items, clicks)
         source = np.zeros(len(batch), np.int8)
         leave_llm = np.zeros(len(batch), bool)
+        shares = np.zeros(batch.items.shape, bool)
         rows = np.nonzero(self.llm_mask[batch.users])[0]
         k = batch.items.shape[1]
         page_texts: list[TextRow] = []
@@ -191,6 +176,10 @@ class LLMPolicy:
                     clicks[r, p - 1] = True
                     ratings[r, p - 1] = stars[p].stars if p in stars else own[p - 1]
                 leave_llm[r] = d.leave
+                if d.share is not None and d.share in watch:
+                    shares[r, d.share - 1] = True
+                    if d.message:
+                        self.share_messages[(int(batch.users[r]), int(batch.items[r, d.share - 1]))] = d.message
                 source[r] = SRC["llm"]
                 self.stats["llm_decisions"] += 1
                 page_texts += self._texts(batch, r, watch, stars, d)
@@ -201,11 +190,7 @@ class LLMPolicy:
         exits[is_llm] = leave_llm[is_llm]
         self._remember(batch, rows[is_llm[rows]], clicks, ratings, page_texts)
         self.texts += page_texts
-        liked = ratings >= 4
-        has = liked.any(axis=1)
-        last_pos = liked.shape[1] - 1 - np.argmax(liked[:, ::-1], axis=1)
-        self.last_like[batch.users[has]] = batch.items[has, last_pos[has]]
-        return Decisions(clicks, ratings, exits, sat, fat, source)
+        return Decisions(clicks, ratings, exits, sat, fat, source, shares=shares, share_decided=is_llm)
 
     def _texts(self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision) -> list[TextRow]:
         u = int(batch.users[r])
@@ -220,7 +205,7 @@ class LLMPolicy:
             out.append(TextRow(batch.step, session, batch.page, u, item, "review", 0, d.review))
         if d.share is not None and 1 <= d.share <= batch.items.shape[1]:
             out.append(TextRow(batch.step, session, batch.page, u, int(batch.items[r, d.share - 1]), "share", 0,
-                               "shared with friends"))  # fmt: skip
+                               d.message or "shared with friends"))  # fmt: skip
         return out
 
     def _remember(self, batch: PageBatch, rows: np.ndarray, clicks: np.ndarray, ratings: np.ndarray,
@@ -248,13 +233,16 @@ class LLMPolicy:
         for t in texts:
             if t.kind == "review":
                 records.append(MemoryRecord(t.user, batch.step, "review", f"I wrote: {t.text}", IMPORTANCE["review"]))
-            elif t.kind == "share" and t.item >= 0:
-                records += self._share(batch.step, t.user, t.item)
         self.mind.remember(records)
         if self.items is not None and fb_items:
             self._feedback.append(
                 ItemFeedback(np.array(fb_items), np.array(fb_stars), np.array(fb_genre), fb_reason)
             )
+
+    def drain_share_messages(self) -> dict[tuple[int, int], str]:
+        """``{(user, item): message}`` written with this step's shares (the socialize phase takes them)."""
+        out, self.share_messages = self.share_messages, {}
+        return out
 
     def drain(self) -> tuple[list[TextRow], list[ItemFeedback]]:
         """Texts and item feedback gathered since the last call (the model collects them per step)."""

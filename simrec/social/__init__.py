@@ -1,0 +1,1 @@
+"""Social graph: builders, dynamics (socialize phase), cascades and social metrics."""
