@@ -30,3 +30,11 @@ def isin_sorted(query: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
 def isin(query: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``np.isin(query, keys)`` by sorting ``keys``."""
     return isin_sorted(query, np.sort(np.asarray(keys)))
+
+
+def unique_sorted_merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of two sorted arrays (a linear-time merge: timsort finds the two runs)."""
+    merged = np.sort(np.concatenate([a, b]), kind="stable")
+    if len(merged) == 0:
+        return merged
+    return merged[np.concatenate([[True], merged[1:] != merged[:-1]])]

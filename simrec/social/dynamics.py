@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simrec.core.arrays import isin, isin_sorted, unique_sorted
+from simrec.core.arrays import isin, isin_sorted, unique_sorted, unique_sorted_merge
 from simrec.config.schema import SeedShareConfig, SocialConfig
 from simrec.data.types import Interactions
 from simrec.social.cascades import CascadeLog
@@ -58,9 +58,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _row_means(users: np.ndarray, features: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-user mean of ``features`` rows (and how many rows each user had)."""
     counts = np.bincount(users, minlength=n)
-    sums = np.zeros((n, features.shape[1]), np.float64)
-    np.add.at(sums, users, features)
-    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32), counts
+    sums = np.stack([np.bincount(users, weights=features[:, j], minlength=n) for j in range(features.shape[1])], axis=1)
+    return (sums.reshape(n, -1) / np.maximum(counts, 1)[:, None]).astype(np.float32), counts
 
 
 class SocialDynamics:
@@ -93,7 +92,7 @@ class SocialDynamics:
         self.likes = RecentLikes(n, n_items, self.p.influence_window, self.p.influence_decay)
         self.cascades = CascadeLog()
         self.exposure = np.zeros(n_items, np.int64)
-        self._watched = [unique_sorted(train.user.astype(np.int64) * n_items + train.item)]
+        self._watched = unique_sorted(train.user.astype(np.int64) * n_items + train.item)
         self._inbox = {k: np.empty(0, t) for k, t in (("user", np.int64), ("share", np.int64), ("step", np.int32))}
         self._delivered = (np.empty(0, np.int64), np.empty(0, np.int64))
         self.new_shares = np.empty(0, np.int64)
@@ -153,18 +152,10 @@ class SocialDynamics:
         inbox = self._inbox
         if slot < 0 or slot >= min(page_size, slate.shape[1]) or not len(inbox["user"]) or not len(users):
             return origin, slot_share
-        cand = np.nonzero(isin_sorted(inbox["user"], users))[0]
-        items = self.cascades["item"][inbox["share"][cand]].astype(np.int64)
-        cand = cand[~self.watched(inbox["user"][cand], items)]
-        if not len(cand):
+        pick, stale = self._pick(users)
+        if not len(pick):
+            self._drop_inbox(stale)
             return origin, slot_share
-        share = inbox["share"][cand]
-        sharer = self.cascades["user"][share]
-        trust = self.graph.trust[np.maximum(self.graph.arc_index(inbox["user"][cand], sharer), 0)]
-        order = np.lexsort((share, -inbox["step"][cand], -trust, inbox["user"][cand]))
-        cand = cand[order]
-        _, first = np.unique(inbox["user"][cand], return_index=True)
-        pick = cand[first]
         rec, share = inbox["user"][pick], inbox["share"][pick]
         item = self.cascades["item"][share].astype(np.int64)
         rows = np.searchsorted(users, rec)
@@ -180,12 +171,53 @@ class SocialDynamics:
         taken = rec * n_items + item
         pending = inbox["user"] * n_items + self.cascades["item"][inbox["share"]]
         keep = ~isin(pending, taken)
+        keep[stale] = False
         self._inbox = {k: v[keep] for k, v in inbox.items()}
         self._delivered = (rec, share)
         self.cascades.reached(share, rec)
         np.add.at(self.exposure, item, 1)
         self.counts["social_impressions"] += len(rec)
         return origin, slot_share
+
+    def _pick(self, users: np.ndarray, rounds: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Inbox rows to show: per session user, the most trusted sharer's newest share of an unwatched item.
+
+        Only each user's best entry is checked against what they watched; a watched one
+        is dropped and the next tried, up to ``rounds`` times. Entries whose sharer the
+        user no longer follows are dropped too.
+
+        Returns:
+            ``(picked rows sorted by user, stale rows to drop)``.
+        """
+        inbox = self._inbox
+        cand = np.nonzero(isin_sorted(inbox["user"], users))[0]
+        arc = self.graph.arc_index(inbox["user"][cand], self.cascades["user"][inbox["share"][cand]])
+        stale = [cand[arc < 0]]
+        cand, arc = cand[arc >= 0], arc[arc >= 0]
+        order = np.lexsort((inbox["share"][cand], -inbox["step"][cand], -self.graph.trust[arc], inbox["user"][cand]))
+        cand = cand[order]
+        user = inbox["user"][cand]
+        item = self.cascades["item"][inbox["share"][cand]]
+        alive = np.ones(len(cand), bool)
+        picks = []
+        for _ in range(rounds):
+            idx = np.nonzero(alive)[0]
+            if not len(idx):
+                break
+            first = idx[np.concatenate([[True], user[idx][1:] != user[idx][:-1]])]
+            seen = self.watched(user[first], item[first])
+            picks.append(first[~seen])
+            stale.append(cand[first[seen]])
+            alive[first] = False
+            alive &= ~isin_sorted(user, user[first[~seen]])
+        got = np.sort(np.concatenate(picks)) if picks else np.empty(0, np.int64)
+        return cand[got], np.concatenate(stale)
+
+    def _drop_inbox(self, rows: np.ndarray) -> None:
+        if len(rows):
+            keep = np.ones(len(self._inbox["user"]), bool)
+            keep[rows] = False
+            self._inbox = {k: v[keep] for k, v in self._inbox.items()}
 
     @property
     def delivered_users(self) -> np.ndarray:
@@ -199,10 +231,7 @@ class SocialDynamics:
     def watched(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Whether each user already watched each item (training data or this run)."""
         q = np.asarray(users, np.int64) * self.n_items + np.asarray(items, np.int64)
-        out = np.zeros(len(q), bool)
-        for keys in self._watched:
-            out |= isin_sorted(q, keys)
-        return out
+        return isin_sorted(q, self._watched)
 
     # -- 3. shares by rule ----------------------------------------------------------------
     def rule_shares(self, users: np.ndarray, ratings: np.ndarray, decided: np.ndarray | None = None) -> np.ndarray:
@@ -242,7 +271,9 @@ class SocialDynamics:
             has = cnt > 0
             self.profiles[has] = (1 - p.profile_rate) * self.profiles[has] + p.profile_rate * mean[has]
         if len(inter):
-            self._watched.append(unique_sorted(inter.user.astype(np.int64) * self.n_items + inter.item))
+            # Two sorted runs: the stable sort (timsort) merges them in linear time.
+            new = unique_sorted(inter.user.astype(np.int64) * self.n_items + inter.item)
+            self._watched = unique_sorted_merge(self._watched, new)
         follow_src, follow_dst = self._slot_outcomes(slot_clicked, slot_stars)
         fs, fd = self._friends_of_friends(users)
         follow_src, follow_dst = np.concatenate([follow_src, fs]), np.concatenate([follow_dst, fd])

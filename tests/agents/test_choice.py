@@ -128,3 +128,19 @@ def test_same_seed_same_decisions(world_and_cfg) -> None:
     c = make_policy(world, cfg, seed=6).decide(batch_for(world, users, items))
     assert np.array_equal(a.clicks, b.clicks) and np.array_equal(a.ratings, b.ratings)
     assert not np.array_equal(a.clicks, c.clicks)
+
+
+def test_friends_pull_adds_beta_social_times_conformity(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    users = np.arange(20)
+    items = np.tile(np.arange(5), (20, 1))
+    pull = np.zeros((20, 5), np.float32)
+    pull[:, 2] = 1.5
+    policy = make_policy(world, cfg, beta_social=2.0)
+    base = policy.utilities(batch_for(world, users, items))
+    with_pull = batch_for(world, users, items)
+    with_pull.social = pull
+    diff = policy.utilities(with_pull) - base
+    expected = 2.0 * world.population.conformity[users][:, None] * pull
+    np.testing.assert_allclose(diff, expected, rtol=1e-5, atol=1e-6)
+    assert diff[:, 2].min() > 0 and np.all(diff[:, [0, 1, 3, 4]] == 0)

@@ -83,7 +83,7 @@ def _outside(messages: tuple[Message, ...]) -> str:
 @pytest.mark.parametrize("name", ["page_decision", "reflection", "interview"])
 def test_shipped_templates_load(name: str) -> None:
     t = load_template(name)
-    latest = {"page_decision": 2}.get(name, 1)
+    latest = {"page_decision": 3}.get(name, 1)
     assert (t.name, t.version) == (name, latest)
     assert load_template(name, 1).version == 1
     assert t.path is not None and t.path.parent == PROMPTS_DIR

@@ -1,0 +1,77 @@
+"""Runs with a living social graph: files, events, determinism, and runs without one."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from simrec.env.runner import run_scenario
+from simrec.io.events import list_parts, read_events
+from tests.helpers import small_scenario
+
+SOCIAL = {
+    "environment.social.builder": "watts_strogatz",
+    "environment.social.k": 4,
+    "environment.social.dynamics.share_rate": 0.3,
+    "environment.social.metrics.snapshot_every": 2,
+}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_social_run_files_events_and_metrics_agree(tmp_path: Path) -> None:
+    result = run_scenario(small_scenario(tmp_path, **SOCIAL))
+    run, m = result.run_dir, result.metrics
+    ev = read_events(run)
+    kind = ev["event"].astype(str)
+    via = ev["via"].astype(str)
+    social_imp = ev[(kind == "impression") & (via == "social")]
+    assert len(social_imp) == m["social_impressions"].sum() > 0
+    assert (social_imp["page"] == 0).all() and (social_imp["position"] == 0).all()
+    assert (kind == "share").sum() == m["shares"].sum() > 0
+    shares = pd.read_parquet(run / "shares.parquet")
+    assert len(shares) == m["shares"].sum()
+    # every shared item was watched in the same session (choice mode shares liked items)
+    shared = ev[kind == "share"][["session", "item"]]
+    clicked = ev[kind == "click"][["session", "item"]]
+    assert len(shared.merge(clicked, on=["session", "item"])) == len(shared)
+    cascades = pd.read_parquet(run / "cascades.parquet")
+    assert cascades["size"].sum() == len(shares)
+    assert m["cascades"].iloc[-1] == len(cascades)
+    edges = pd.read_parquet(run / "graph" / "edges-final.parquet")
+    assert m["edges"].iloc[-1] == len(edges) // 2
+    assert sorted(p.name for p in (run / "graph").iterdir()) == [
+        "edges-final.parquet", "edges-initial.parquet", "edges-step-0002.parquet",
+        "edges-step-0004.parquet", "final.graphml",
+    ]  # fmt: skip
+    g = nx.read_graphml(run / "graph" / "final.graphml")
+    assert g.number_of_edges() == len(edges) // 2
+    assert np.isfinite(m[["homophily", "taste_assortativity", "echo_chamber"]].to_numpy()).all()
+    manifest = (run / "manifest.json").read_text()
+    assert '"social"' in manifest and "report.html" in {p.name for p in run.iterdir()}
+
+
+def test_social_run_is_reproducible(tmp_path: Path) -> None:
+    runs = [run_scenario(small_scenario(tmp_path / str(i), **SOCIAL)).run_dir for i in range(2)]
+    files = ["metrics.parquet", "cascades.parquet", "shares.parquet", "graph/edges-final.parquet", "graph/final.graphml"]
+    for f in files:
+        assert digest(runs[0] / f) == digest(runs[1] / f), f
+    parts = [[digest(p) for p in list_parts(r / "events.parquet")] for r in runs]
+    assert parts[0] == parts[1]
+    other = run_scenario(small_scenario(tmp_path / "other", **{**SOCIAL, "seed": 4})).run_dir
+    assert digest(other / "shares.parquet") != digest(runs[0] / "shares.parquet")
+
+
+def test_without_a_graph_or_with_dynamics_off_there_are_no_social_columns(tmp_path: Path) -> None:
+    plain = run_scenario(small_scenario(tmp_path / "a")).metrics
+    off = run_scenario(small_scenario(tmp_path / "b", **{**SOCIAL, "environment.social.dynamics.enabled": False}))
+    for m in (plain, off.metrics):
+        assert "shares" not in m and "homophily" not in m
+    assert (read_events(off.run_dir)["via"].astype(str) == "recommender").all()
+    assert not (off.run_dir / "cascades.parquet").exists()
