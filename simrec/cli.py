@@ -161,10 +161,8 @@ def _print_variants(result) -> None:  # noqa: ANN001 - RunResult, imported lazil
 @app.command("list")
 def list_() -> None:
     """List what is registered (recommenders, policies, data sources, graph builders) and shipped scenarios."""
-    from typing import get_args
 
     from simrec.agents.policies.base import POLICIES
-    from simrec.config.schema import SocialConfig
     from simrec.recommenders.base import RECOMMENDERS
 
     table = Table(title="simrec registry")
@@ -173,8 +171,9 @@ def list_() -> None:
     table.add_row("recommender", ", ".join(RECOMMENDERS.names()))
     table.add_row("policy", ", ".join(POLICIES.names()))
     table.add_row("data source", "synthetic, movielens (100k, 1m, latest-small, latest), file")
-    builders = get_args(SocialConfig.model_fields["builder"].annotation)
-    table.add_row("graph builder", ", ".join(builders))
+    from simrec.social.builders import GRAPH_BUILDERS
+
+    table.add_row("graph builder", ", ".join(GRAPH_BUILDERS.names()))
     table.add_row("export format", "recbole, csv, parquet")
     scen = sorted(p.as_posix() for p in Path("scenarios").glob("*.yaml")) if Path("scenarios").is_dir() else []
     table.add_row("scenarios (./scenarios)", ", ".join(scen) or "-")

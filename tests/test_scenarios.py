@@ -22,6 +22,9 @@ def test_scenario_runs(path: Path, tmp_path: Path, ml100k_dir: Path) -> None:
         overrides.append(f"environment.data.path={ml100k_dir}")
     cfg = load_scenario(path, overrides)
     result = run_scenario(cfg)
-    ev = read_events(result.run_dir)
-    assert (ev["event"] == "impression").sum() > 0
+    runs = [r.run_dir for r in result.variants.values()] or [result.run_dir]
+    assert len(runs) == max(1, len(cfg.variants))
+    for run in runs:
+        ev = read_events(run)
+        assert (ev["event"] == "impression").sum() > 0
     assert result.totals["sessions"] > 0

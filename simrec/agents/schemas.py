@@ -62,7 +62,7 @@ Position = Annotated[int, Field(ge=1, le=MAX_PAGE)]
 Stars = Annotated[int, Field(ge=1, le=5)]
 Reason = Annotated[str, _cut(100), Field(max_length=100)]
 Review = Annotated[str, _cut(200), Field(max_length=200)] | None
-Message = Annotated[str, _cut(120), Field(max_length=120)] | None
+Message = Annotated[str, _cut(80), Field(max_length=80)] | None
 Insight = Annotated[str, _cut(120), Field(min_length=1, max_length=120)]
 
 
@@ -98,7 +98,7 @@ class PageDecision(_Reply):
         review: An optional short review (cut to 200 characters; one without at least
             two words of letters, e.g. JSON debris, becomes ``None``).
         share: An optional watched position to share with friends (unwatched → ``None``).
-        message: What the user tells friends with the share (cut to 120 characters;
+        message: What the user tells friends with the share (cut to 80 characters;
             dropped without a share, and like a review, dropped without two words).
     """
 

@@ -19,13 +19,24 @@ from typing import Any
 
 import pandas as pd
 
-from simrec.agents.policies.base import DECISION_SOURCES, build_policy, policy_uses_llm, policy_uses_mind
+from simrec.agents.policies.base import (
+    DECISION_SOURCES,
+    build_policy,
+    policy_uses_llm,
+    policy_uses_mind,
+)
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.env.model import PHASES, SimModel
 from simrec.io.events import EventSink
-from simrec.io.manifest import atomic_path, git_revision, package_versions, write_json_atomic, write_parquet_atomic
+from simrec.io.manifest import (
+    atomic_path,
+    git_revision,
+    package_versions,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from simrec.recommenders.base import build_recommender
 from simrec.world.build import World, build_world
 
@@ -56,7 +67,7 @@ class RunResult:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def prepare_run_dir(cfg: ScenarioConfig) -> Path:
@@ -114,8 +125,8 @@ def write_social(model: SimModel, run_dir: Path, cfg: ScenarioConfig) -> dict[st
     summary: dict[str, Any] = {
         "directed": graph.directed,
         "edges_final": graph.n_edges,
-        "shares": int(len(social.cascades)),
-        "cascades": int(len(cascades)),
+        "shares": len(social.cascades),
+        "cascades": len(cascades),
         "cascade_max_size": int(cascades["size"].max()) if len(cascades) else 0,
         "cascade_max_depth": int(cascades["depth"].max()) if len(cascades) else 0,
     }

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simrec.core.arrays import isin, isin_sorted, unique_sorted, unique_sorted_merge
 from simrec.config.schema import SeedShareConfig, SocialConfig
+from simrec.core.arrays import isin, isin_sorted, unique_sorted, unique_sorted_merge
 from simrec.data.types import Interactions
 from simrec.social.cascades import CascadeLog
+from simrec.social.communities import detect_communities
 from simrec.social.graph import SocialGraph
 from simrec.social.groups import taste_groups
 from simrec.social.influence import RecentLikes, social_pull
-from simrec.social.communities import detect_communities
 from simrec.social.metrics import gini, graph_metrics, modularity
 
 if TYPE_CHECKING:

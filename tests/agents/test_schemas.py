@@ -38,8 +38,8 @@ def test_a_full_reply_parses() -> None:
 
 def test_schema_lists_every_field_as_required_with_watch_first() -> None:
     schema = PageDecision.model_json_schema()
-    assert list(schema["properties"]) == ["watch", "ratings", "leave", "review", "share"]
-    assert schema["required"] == ["watch", "ratings", "leave", "review", "share"]
+    assert list(schema["properties"]) == ["watch", "ratings", "leave", "review", "share", "message"]
+    assert schema["required"] == ["watch", "ratings", "leave", "review", "share", "message"]
     rated = next(iter(schema["$defs"].values()))
     assert list(rated["properties"]) == ["position", "stars", "reason"] == rated["required"]
     assert "description" not in schema and "title" not in schema["properties"]["watch"]
@@ -99,7 +99,7 @@ def test_page_sized_schema_bounds_positions() -> None:
     five = page_decision_schema(5)
     assert page_decision_schema(5) is five
     schema = five.model_json_schema()
-    assert list(schema["properties"]) == ["watch", "ratings", "leave", "review", "share"]
+    assert list(schema["properties"]) == ["watch", "ratings", "leave", "review", "share", "message"]
     assert schema["properties"]["watch"]["items"]["maximum"] == 5
     assert schema["properties"]["watch"]["maxItems"] == 5
     d = five.model_validate(

@@ -23,7 +23,7 @@ def world(tmp_path: Path):
     return cfg, build_world(cfg)
 
 
-def make(cfg, world, edges: list[tuple[int, int]], directed: bool = True, **dyn) -> SocialDynamics:  # noqa: ANN001
+def make(cfg, world, edges: list[tuple[int, int]], directed: bool = True, **dyn) -> SocialDynamics:
     cfg = cfg.model_copy(deep=True)
     for k, v in {"follow_rate": 0.0, "follow_upstream": 0.0, **dyn}.items():
         setattr(cfg.environment.social.dynamics, k, v)
@@ -31,13 +31,13 @@ def make(cfg, world, edges: list[tuple[int, int]], directed: bool = True, **dyn)
     return SocialDynamics(cfg.environment.social, world, child_rng(0, "social"))
 
 
-def unwatched_items(world, users: list[int], k: int) -> list[int]:  # noqa: ANN001
+def unwatched_items(world, users: list[int], k: int) -> list[int]:
     """``k`` items none of ``users`` watched in training (the slot skips watched items)."""
     seen = set(world.train.item[np.isin(world.train.user, users)].tolist())
     return [i for i in range(world.catalog.n_items) if i not in seen][:k]
 
 
-def unwatched_item(world, users: list[int]) -> int:  # noqa: ANN001
+def unwatched_item(world, users: list[int]) -> int:
     return unwatched_items(world, users, 1)[0]
 
 
@@ -53,7 +53,7 @@ def see(dyn: SocialDynamics, step: int, user: int, stars: int, reshare: bool = F
     """``user`` opens a session: returns (slate, via); they rate the slot item ``stars`` (0 = skipped)."""
     dyn.begin_step(step)
     slate = np.arange(100, 110, dtype=np.int64)[None, :]
-    via, slot_share = dyn.perceive(np.array([user]), slate, 5)
+    via, _ = dyn.perceive(np.array([user]), slate, 5)
     item = int(slate[0, 0])
     watched = stars > 0
     inter = (
@@ -72,7 +72,7 @@ def test_trust_rises_on_liked_shares_and_falls_on_disliked_and_ignored(world) ->
     cfg, w = world
     items = unwatched_items(w, [0], 3)
     dyn = make(cfg, w, [(0, 1)])
-    arc = lambda: int(dyn.graph.arc_index(np.array([0]), np.array([1]))[0])  # noqa: E731
+    arc = lambda: int(dyn.graph.arc_index(np.array([0]), np.array([1]))[0])
     trust = [float(dyn.graph.trust[arc()])]
     for item, (step, stars) in zip(items, ((1, 5), (3, 1), (5, 0)), strict=True):
         share(dyn, step, 1, item)  # a new item each time
