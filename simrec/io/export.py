@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from simrec.core.errors import ConfigError, DataError
 from simrec.data.types import Interactions
 from simrec.io.events import EVENT_SCHEMA, EVENTS_DIRNAME, list_parts
-from simrec.io.manifest import atomic_path, write_parquet_atomic
+from simrec.io.manifest import atomic_path, read_parquet_checked, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +53,6 @@ def _check_run_folder(run_dir: Path) -> None:
                 f"(it needs {', '.join(RUN_FILES)}). Point at another run folder, or re-run the "
                 "scenario so it writes all its outputs."
             )
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"Cannot read {path}: {err}. The file is damaged; re-run the scenario."
-        ) from err
 
 
 def _id_mapper(
@@ -141,10 +132,10 @@ def build_interactions(run_dir: Path) -> pd.DataFrame:
     """
     run_dir = Path(run_dir)
     _check_run_folder(run_dir)
-    users, items = _read_table(run_dir / "users.parquet"), _read_table(run_dir / "items.parquet")
+    users, items = read_parquet_checked(run_dir / "users.parquet"), read_parquet_checked(run_dir / "items.parquet")
     user_raw = _id_mapper(users, "user", "user_id", run_dir / "users.parquet")
     item_raw = _id_mapper(items, "item", "item_id", run_dir / "items.parquet")
-    train = _read_table(run_dir / "train.parquet")
+    train = read_parquet_checked(run_dir / "train.parquet")
     if not {"user", "item"} <= set(train.columns):
         raise DataError(
             f"{run_dir / 'train.parquet'} lacks the 'user' and 'item' index columns; "
@@ -220,8 +211,8 @@ def _recbole_name(column: str) -> str:
 
 
 def _export_recbole(run_dir: Path, inter: pd.DataFrame, out: Path, dataset: str) -> list[Path]:
-    users = _scalar_columns(_read_table(run_dir / "users.parquet"), run_dir / "users.parquet")
-    items = _read_table(run_dir / "items.parquet")
+    users = _scalar_columns(read_parquet_checked(run_dir / "users.parquet"), run_dir / "users.parquet")
+    items = read_parquet_checked(run_dir / "items.parquet")
 
     body = inter.copy()
     for col in ("user_id", "item_id", "origin"):
@@ -259,7 +250,7 @@ def _export_csv(run_dir: Path, inter: pd.DataFrame, out: Path) -> list[Path]:
     written = [_write_csv(out / "interactions.csv", inter)]
     for name in ("users", "items"):
         path = run_dir / f"{name}.parquet"
-        written.append(_write_csv(out / f"{name}.csv", _scalar_columns(_read_table(path), path)))
+        written.append(_write_csv(out / f"{name}.csv", _scalar_columns(read_parquet_checked(path), path)))
     # Part by part, so memory stays bounded by one part however long the run was.
     events_path = out / "events.csv"
     with atomic_path(events_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simrec.core.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 #: Distributions whose versions go into every manifest, in this order.
@@ -156,3 +158,11 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     """
     with atomic_path(Path(path)) as tmp:
         df.to_parquet(tmp, engine="pyarrow")
+
+
+def read_parquet_checked(path: Path) -> pd.DataFrame:
+    """``pandas.read_parquet`` with a :class:`DataError` that names a damaged file and the fix."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"Cannot read {path}: {err}. The file is damaged; re-run the scenario.") from err

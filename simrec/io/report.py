@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from simrec.core.errors import ConfigError, DataError
-from simrec.io.manifest import atomic_path, write_parquet_atomic
+from simrec.io.manifest import atomic_path, read_parquet_checked, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -210,12 +210,7 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
 def _read_parquet(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"Cannot read {path}: {err}. The file is damaged; re-run the scenario."
-        ) from err
+    return read_parquet_checked(path)
 
 
 def _page(title: str, body: Sequence[str]) -> str:

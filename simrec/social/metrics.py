@@ -47,6 +47,17 @@ def _codes(labels: np.ndarray, n_users: int) -> tuple[np.ndarray, int]:
     return codes.reshape(-1), len(uniq)
 
 
+def _mixing(graph: SocialGraph, labels: np.ndarray) -> tuple[float, float] | None:
+    """Share of arcs inside a label, and the share expected from the labels' arc-end totals (``Σ a_k b_k``)."""
+    codes, k = _codes(labels, graph.n_users)
+    n = graph.n_arcs
+    if n == 0:
+        return None
+    cs, cd = codes[graph.src], codes[graph.dst]
+    inside = np.count_nonzero(cs == cd) / n
+    return inside, float(np.dot(np.bincount(cs, minlength=k), np.bincount(cd, minlength=k))) / n**2
+
+
 def attribute_assortativity(graph: SocialGraph, labels: np.ndarray) -> float:
     """Newman's assortativity of a categorical label (``nx.attribute_assortativity_coefficient``).
 
@@ -58,13 +69,10 @@ def attribute_assortativity(graph: SocialGraph, labels: np.ndarray) -> float:
         ``(tr e - Σ a_k b_k) / (1 - Σ a_k b_k)`` over the arc mixing matrix ``e``;
         ``nan`` with no arcs or when all arc endpoints share one label.
     """
-    codes, k = _codes(labels, graph.n_users)
-    n = graph.n_arcs
-    if n == 0:
+    mix = _mixing(graph, labels)
+    if mix is None:
         return float("nan")
-    cs, cd = codes[graph.src], codes[graph.dst]
-    trace = np.count_nonzero(cs == cd) / n
-    s = float(np.dot(np.bincount(cs, minlength=k), np.bincount(cd, minlength=k))) / n**2
+    trace, s = mix
     return float((trace - s) / (1.0 - s)) if s < 1.0 else float("nan")
 
 
@@ -108,13 +116,10 @@ def modularity(graph: SocialGraph, communities: np.ndarray, resolution: float = 
     Returns:
         The modularity; ``nan`` for a graph without arcs.
     """
-    codes, k = _codes(communities, graph.n_users)
-    n = graph.n_arcs
-    if n == 0:
+    mix = _mixing(graph, communities)
+    if mix is None:
         return float("nan")
-    cs, cd = codes[graph.src], codes[graph.dst]
-    inside = np.count_nonzero(cs == cd) / n
-    expected = float(np.dot(np.bincount(cs, minlength=k), np.bincount(cd, minlength=k))) / n**2
+    inside, expected = mix
     return float(inside - resolution * expected)
 
 
