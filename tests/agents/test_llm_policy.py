@@ -165,9 +165,12 @@ def test_friends_activity_in_prompt_and_llm_shares_with_a_message(setup) -> None
     social = SocialDynamics(cfg.environment.social, world, child_rng(0, "social"))
     social.likes.push(np.array([friend]), np.array([42]))
     policy.social = social
-    dec = policy.decide(page(world, policy, np.array([u])))
+    batch = page(world, policy, np.array([u]))
+    batch.via = np.array([[1, 0, 0, 0, 0]], np.int8)  # position 1 came through the social slot
+    dec = policy.decide(batch)
     prompt = llm.calls[-1].messages[-1]["content"]
     assert f"Friend {friend} liked" in prompt and world.catalog.titles[42] in prompt
+    assert prompt.count("(a friend shared this)") == 1
     # GOOD shares position 1 (item 7) with a message; the policy decided this row's sharing itself
     assert dec.share_decided.tolist() == [True] and dec.shares[0].tolist() == [True, False, False, False, False]
     assert policy.drain_share_messages() == {(u, 7): "Watch this one tonight"}

@@ -75,3 +75,33 @@ def test_without_a_graph_or_with_dynamics_off_there_are_no_social_columns(tmp_pa
         assert "shares" not in m and "homophily" not in m
     assert (read_events(off.run_dir)["via"].astype(str) == "recommender").all()
     assert not (off.run_dir / "cascades.parquet").exists()
+
+
+def test_directed_follow_graph_from_an_edge_list_file(tmp_path: Path) -> None:
+    # A scenario file next to its edge list: the relative path resolves against the scenario's folder.
+    from simrec.world.build import build_world
+
+    raw = build_world(small_scenario(tmp_path)).population.user_ids
+    users = [str(u) for u in raw]
+    rows = ["follower,followee"] + [f"{users[i]},{users[(i * 7 + 1) % len(users)]}" for i in range(len(users))]
+    rows.append("no-such-user,also-missing")
+    (tmp_path / "edges.csv").write_text("\n".join(rows) + "\n")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "name: follow\nseed: 2\n"
+        "environment:\n  data: {source: synthetic, n_users: 200, n_items: 300, n_genres: 8, interactions_per_user: 12}\n"
+        "  page_size: 5\n  pages_per_session: 4\n"
+        "  social: {builder: edge_list, path: edges.csv, source_col: follower, target_col: followee, directed: true,\n"
+        "           dynamics: {share_rate: 0.5}}\n"
+        f"run: {{steps: 3, output_dir: '{tmp_path / 'runs'}', export: []}}\n"
+    )
+    from simrec.config import load_scenario
+
+    cfg = load_scenario(scenario)
+    assert cfg.environment.social.path == tmp_path / "edges.csv"
+    result = run_scenario(cfg)
+    initial = pd.read_parquet(result.run_dir / "graph" / "edges-initial.parquet")
+    assert len(initial) == len(users)  # one arc per good row; the unknown ids were dropped
+    g = nx.read_graphml(result.run_dir / "graph" / "final.graphml")
+    assert g.is_directed()
+    assert result.metrics["shares"].sum() > 0 and result.metrics["social_impressions"].sum() > 0
