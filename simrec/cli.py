@@ -242,6 +242,69 @@ def validate(
     out.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
+@app.command()
+def bench(
+    spec: Annotated[Path | None, typer.Argument(help="Bench spec YAML (benches/*.yaml); options override it")] = None,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario YAML (repeatable)")] = None,
+    rec: Annotated[list[str] | None, typer.Option("--rec", "-r", help="Recommender name (repeatable)")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds 0..N-1")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Steps per episode (run.steps)")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", "-e", help="local (processes), ray or serial")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Parallel cells")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Scenario override (repeatable)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the bench folder")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Bench folder name")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Run recommenders × scenarios × seeds as interactive episodes; write a leaderboard."""
+    from simrec.bench.runner import run_bench
+    from simrec.bench.spec import load_spec
+
+    try:
+        extra = list(set_ or [])
+        fields = {"scenarios": [str(p) for p in scenario] if scenario else None, "recommenders": rec or None,
+                  "seeds": seeds, "steps": steps, "executor": executor, "workers": workers,
+                  "output_dir": str(out_dir) if out_dir else None, "name": name}  # fmt: skip
+        plan = load_spec(spec, **fields)
+        if extra:
+            plan = plan.model_copy(update={"overrides": [*plan.overrides, *extra]})
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    total = len(plan.scenarios) * len(plan.recommenders) * len(plan.seeds)
+    console.print(
+        f"[bold]simrec bench[/] {plan.name}: {len(plan.recommenders)} recommenders × {len(plan.scenarios)} "
+        f"scenarios × {len(plan.seeds)} seeds = {total} cells ({plan.executor})"
+    )
+    with Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as bar:  # fmt: skip
+        task = bar.add_task("cells", total=total, info="")
+
+        def on_cell(done: int, total: int, row: dict) -> None:
+            info = f"{row['scenario']}/{row['recommender']}/seed {row['seed']}: {row['wall_s']:.1f} s"
+            bar.update(task, completed=done, info=info)
+
+        try:
+            result = run_bench(plan, progress=on_cell)
+        except SimrecError as exc:
+            bar.stop()
+            _fail(exc)
+            return
+    cols = ["click_rate", "avg_rating", "return_rate", "recall", "coverage", "exposure_gini"]
+    from simrec.bench.leaderboard import format_ci
+
+    for scen, g in result.leaderboard.groupby("scenario", sort=False):
+        table = Table(title=f"{scen} (mean ± 95% CI over {len(plan.seeds)} seeds)")
+        for c in ["rank", "recommender", *cols, "s/cell"]:
+            table.add_column(c, justify="left" if c == "recommender" else "right")
+        for r in g.to_dict("records"):
+            table.add_row(str(r["rank"]), str(r["recommender"]), *(format_ci(r[c], r[f"{c}_ci95"]) for c in cols),
+                          f"{r.get('wall_s', float('nan')):.1f}")  # fmt: skip
+        out.print(table)
+    out.print(f"leaderboard: {result.bench_dir / 'leaderboard.md'}  report: {result.bench_dir / 'report.html'}")
+    out.print(f"wall time {result.wall_s:.1f} s")
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -56,11 +56,13 @@ _REQUIRED = {
     "page_decision": ({"persona"}, {"data"}),
     "reflection": ({"persona"}, {"data"}),
     "interview": ({"persona"}, {"data"}),
+    "rerank": (set(), {"data"}),
 }
 _ALLOWED = {
     "page_decision": ({"persona"}, {"data", "n", "prior_note", "mood"}),
     "reflection": ({"persona"}, {"data"}),
     "interview": ({"persona"}, {"data"}),
+    "rerank": (set(), {"data", "n"}),
 }
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)\.v(?P<version>\d+)\.ya?ml$")
 
@@ -401,6 +403,26 @@ def render_reflection(
     tmpl = template or load_template("reflection")
     data = data_block([("Recent memories:", _lines(memories, tmpl.limit("memory")))])
     return tmpl.render(persona=persona.text, data=data)
+
+
+def render_rerank(
+    history: Sequence[str], candidates: Sequence[ItemView], template: PromptTemplate | None = None
+) -> tuple[Message, ...]:
+    """The messages asking to order ``candidates`` for a user with the logged ``history``.
+
+    Args:
+        history: Lines about the user's logged interactions (e.g. ``"Heat (5/5)"``), newest first.
+        candidates: The items to order, numbered from 1.
+        template: A loaded ``rerank`` template (default: the latest one).
+    """
+    tmpl = template or load_template("rerank")
+    data = data_block(
+        [
+            ("History:", _lines(history, tmpl.limit("history"))),
+            ("Candidates:", [_item_line(v, tmpl, None) for v in candidates]),
+        ]
+    )
+    return tmpl.render(data=data, n=len(candidates))
 
 
 def render_interview(

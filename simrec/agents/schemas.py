@@ -167,6 +167,33 @@ def page_decision_schema(n_items: int) -> type[PageDecision]:
     )
 
 
+class RankedList(_Reply):
+    """An order of numbered candidates, best first.
+
+    Attributes:
+        order: Candidate numbers (1-based), best first; duplicates are dropped, and
+            numbers left out keep their original order after the ranked ones.
+    """
+
+    order: list[Position] = Field(max_length=MAX_PAGE)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RankedList:
+        self.order = list(dict.fromkeys(self.order))
+        return self
+
+
+@lru_cache(maxsize=MAX_PAGE)
+def ranked_list_schema(n_items: int) -> type[RankedList]:
+    """A :class:`RankedList` whose numbers are bounded by ``n_items`` (1..:data:`MAX_PAGE`)."""
+    if not 1 <= n_items <= MAX_PAGE:
+        raise ValueError(f"a ranked list holds 1..{MAX_PAGE} items, got {n_items}")
+    pos = Annotated[int, Field(ge=1, le=n_items)]
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"RankedList{n_items}", __base__=RankedList, order=(list[pos], Field(max_length=n_items))  # type: ignore[valid-type]
+    )
+
+
 class Reflection(_Reply):
     """Insights a user draws from recent memories.
 

@@ -316,6 +316,7 @@ class RunConfig(Strict):
     )
     chunk_rows: int = Field(1_000_000, ge=1000, description="events per Parquet part")
     export: list[Literal["recbole", "csv", "parquet"]] = Field(default_factory=lambda: ["recbole"])
+    report: bool = Field(True, description="write report.html (plots) at the end")
     write_users: bool = True
 
 

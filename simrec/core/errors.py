@@ -19,5 +19,5 @@ class DataError(SimrecError):
     """A data file is missing, malformed or empty."""
 
 
-class RegistryError(SimrecError):
+class RegistryError(ConfigError):
     """A name does not resolve to a registered or importable implementation."""

@@ -37,7 +37,7 @@ from simrec.io.manifest import (
     write_json_atomic,
     write_parquet_atomic,
 )
-from simrec.recommenders.base import build_recommender
+from simrec.recommenders.base import build_recommender, recommender_uses_llm
 from simrec.world.build import World, build_world
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def run_scenario(
         return run_variants(cfg, progress)
     start = time.perf_counter()
     llm = None
-    if policy_uses_llm(cfg.policy):
+    if policy_uses_llm(cfg.policy) or recommender_uses_llm(cfg.recommender.name):
         from simrec.llm.factory import build_backend
 
         # Fail before anything is written if the LLM cannot serve.
@@ -196,7 +196,7 @@ def run_scenario(
 
         t = time.perf_counter()
         rec_cfg = cfg.recommender
-        recommender = build_recommender(rec_cfg.name, rec_cfg.params, child_rng(cfg.seed, "recommender"))
+        recommender = build_recommender(rec_cfg.name, rec_cfg.params, child_rng(cfg.seed, "recommender"), llm)
         recommender.fit(world.train, world.catalog, n_users=world.population.n_users)
         timings["fit_recommender"] = time.perf_counter() - t
 
@@ -277,7 +277,8 @@ def run_scenario(
             manifest["steps_completed"] = model.steps
             manifest["events_rows"] = sink.rows_written if sink is not None else 0
         write_json_atomic(run_dir / "manifest.json", manifest)
-        _report(run_dir, manifest)
+        if cfg.run.report:
+            _report(run_dir, manifest)
     metrics = model.datacollector.get_model_vars_dataframe() if model is not None else pd.DataFrame()
     return RunResult(run_dir, metrics, dict(model.totals) if model else {}, timings, stop_reason)
 

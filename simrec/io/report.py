@@ -90,7 +90,8 @@ text-align:left}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric
 img{max-width:100%}.note{color:#a60}.desc{color:#555}"""
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
+    """HTML-escaped text of ``value``."""
     return html.escape(str(value), quote=True)
 
 
@@ -110,21 +111,22 @@ def _fmt(value: Any) -> str:
     return "–" if value is None or value is pd.NA else str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table; numbers right-aligned, NaN as '–'."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for row in rows:
         cells = (
-            f'<td class="n">{_e(_fmt(v))}</td>'
+            f'<td class="n">{esc(_fmt(v))}</td>'
             if isinstance(v, int | float | np.number) and not isinstance(v, bool)
-            else f"<td>{_e(_fmt(v))}</td>"
+            else f"<td>{esc(_fmt(v))}</td>"
             for v in row
         )
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _figure_class() -> Any | None:
+def figure_class() -> Any | None:
     """matplotlib's ``Figure`` class, or ``None`` when matplotlib is not installed."""
     try:
         from matplotlib.figure import Figure
@@ -133,7 +135,8 @@ def _figure_class() -> Any | None:
     return Figure
 
 
-def _grid(figure_cls: Any, count: int) -> tuple[Any, list[Any]]:
+def subplot_grid(figure_cls: Any, count: int) -> tuple[Any, list[Any]]:
+    """A figure with ``count`` subplots, three to a row."""
     ncols = min(3, count)
     nrows = math.ceil(count / ncols)
     width, height = 4.2 * ncols, 2.8 * nrows
@@ -150,12 +153,12 @@ def _grid(figure_cls: Any, count: int) -> tuple[Any, list[Any]]:
     return fig, [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)]
 
 
-def _img(fig: Any, alt: str) -> str:
+def png_img(fig: Any, alt: str) -> str:
     """The figure as an ``<img>`` with a base64 PNG (no timestamp, so byte-stable)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _series(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +167,7 @@ def _series(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return x.to_numpy(float), y.to_numpy(float)
 
 
-def _draw(
+def draw_lines(
     ax: Any, frames: dict[str, pd.DataFrame], cols: Sequence[str], title: str, legend: bool
 ) -> None:
     """Plot ``cols`` of each frame on ``ax``; lines are labelled by frame key, else column."""
@@ -183,7 +186,7 @@ def _cascade_histograms(figure_cls: Any, cascades: pd.DataFrame) -> str:
     cols = [c for c in ("size", "depth") if c in cascades]
     if not cols:
         return ""
-    fig, axes = _grid(figure_cls, len(cols))
+    fig, axes = subplot_grid(figure_cls, len(cols))
     for ax, col in zip(axes, cols, strict=True):
         values = pd.to_numeric(cascades[col], errors="coerce").dropna().to_numpy(float)
         if len(values) == 0:
@@ -195,7 +198,7 @@ def _cascade_histograms(figure_cls: Any, cascades: pd.DataFrame) -> str:
         ax.set_xlabel(col, fontsize=8)
         ax.set_ylabel("count (log)", fontsize=8)
         ax.tick_params(labelsize=7)
-    return _img(fig, "cascade size and depth distribution")
+    return png_img(fig, "cascade size and depth distribution")
 
 
 def _read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -213,21 +216,23 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
     return read_parquet_checked(path)
 
 
-def _page(title: str, body: Sequence[str]) -> str:
-    head = f'<head><meta charset="utf-8"><title>{_e(title)}</title><style>{_CSS}</style></head>'
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A self-contained HTML document (inline CSS)."""
+    head = f'<head><meta charset="utf-8"><title>{esc(title)}</title><style>{_CSS}</style></head>'
     return (
         f'<!DOCTYPE html>\n<html lang="en">{head}<body>\n' + "\n".join(body) + "\n</body></html>\n"
     )
 
 
-def _write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     logger.info("Wrote %s", path)
     return path
 
 
-def _href(target: Path, base: Path) -> str:
+def href(target: Path, base: Path) -> str:
     """``target`` relative to the folder ``base`` as a URL path (a file URI across drives)."""
     try:
         return Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
@@ -243,9 +248,9 @@ def _part_name(scenario: dict[str, Any], key: str) -> Any:
 def _header(manifest: dict[str, Any], run_dir: Path, metrics: pd.DataFrame | None) -> list[str]:
     scenario = manifest.get("scenario") or {}
     steps = manifest.get("steps_completed", len(metrics) if metrics is not None else "–")
-    out = [f"<h1>Run {_e(manifest.get('name', run_dir.name))}</h1>"]
+    out = [f"<h1>Run {esc(manifest.get('name', run_dir.name))}</h1>"]
     if scenario.get("description"):
-        out.append(f'<p class="desc">{_e(scenario["description"])}</p>')
+        out.append(f'<p class="desc">{esc(scenario["description"])}</p>')
     rows = [
         ("status", manifest.get("status", "–")),
         ("scenario", scenario.get("name", "–")),
@@ -254,7 +259,7 @@ def _header(manifest: dict[str, Any], run_dir: Path, metrics: pd.DataFrame | Non
         ("seed", manifest.get("seed", "–")),
         ("steps", steps),
     ]
-    return [*out, _table(["field", "value"], rows)]
+    return [*out, html_table(["field", "value"], rows)]
 
 
 def _summary(manifest: dict[str, Any]) -> list[str]:
@@ -267,7 +272,7 @@ def _summary(manifest: dict[str, Any]) -> list[str]:
         ("social", "Social"),
     ):
         if isinstance(manifest.get(key), dict) and manifest[key]:
-            out += [f"<h3>{title}</h3>", _table(["key", "value"], list(manifest[key].items()))]
+            out += [f"<h3>{title}</h3>", html_table(["key", "value"], list(manifest[key].items()))]
     return ["<h2>Summary</h2>", *out] if out else []
 
 
@@ -295,7 +300,7 @@ def write_run_report(run_dir: Path) -> Path:
     manifest = _read_manifest(run_dir)
     metrics = _read_parquet(run_dir / "metrics.parquet")
     cascades = _read_parquet(run_dir / "cascades.parquet")
-    figure_cls = _figure_class()
+    figure_cls = figure_class()
     body = [*_header(manifest, run_dir, metrics), *_summary(manifest)]
     if figure_cls is None:
         body.append(f'<p class="note">{_NO_PLOTS}</p>')
@@ -312,17 +317,17 @@ def write_run_report(run_dir: Path) -> Path:
         if figure_cls is None:
             continue
         if present:
-            fig, axes = _grid(figure_cls, len(present))
+            fig, axes = subplot_grid(figure_cls, len(present))
             for ax, cols in zip(axes, present, strict=True):
-                _draw(ax, {"": metrics}, cols, ", ".join(cols), len(cols) > 1)
-            body.append(_img(fig, title))
+                draw_lines(ax, {"": metrics}, cols, ", ".join(cols), len(cols) > 1)
+            body.append(png_img(fig, title))
         if has_cascades:
             body.append(_cascade_histograms(figure_cls, cascades))
     if not metrics.empty:
         last = metrics.iloc[-1]
-        body += ["<h2>Last-step metrics</h2>", _table(["metric", "value"], list(last.items()))]
+        body += ["<h2>Last-step metrics</h2>", html_table(["metric", "value"], list(last.items()))]
     name = manifest.get("name", run_dir.name)
-    return _write_text(run_dir / REPORT_NAME, _page(f"simrec run {name}", body))
+    return write_text(run_dir / REPORT_NAME, html_page(f"simrec run {name}", body))
 
 
 def write_comparison_report(
@@ -371,13 +376,13 @@ def write_comparison_report(
     for variant, run_dir in runs.items():
         manifest = _read_manifest(Path(run_dir))
         report = Path(run_dir) / REPORT_NAME
-        link = f'<a href="{_e(_href(report, out_dir))}">report</a>' if report.is_file() else "–"
+        link = f'<a href="{esc(href(report, out_dir))}">report</a>' if report.is_file() else "–"
         rows.append(
-            f"<tr><td>{_e(variant)}</td><td>{_e(manifest.get('name', '–'))}</td>"
-            f"<td>{_e(manifest.get('status', '–'))}</td><td>{link}</td></tr>"
+            f"<tr><td>{esc(variant)}</td><td>{esc(manifest.get('name', '–'))}</td>"
+            f"<td>{esc(manifest.get('status', '–'))}</td><td>{link}</td></tr>"
         )
     body = [
-        f"<h1>{_e(title)}</h1>",
+        f"<h1>{esc(title)}</h1>",
         "<h2>Variants</h2>",
         "<table><tr><th>variant</th><th>run</th>"
         "<th>status</th><th>report</th></tr>" + "".join(rows) + "</table>",
@@ -389,8 +394,8 @@ def write_comparison_report(
             final, mean = (y.iloc[-1], y.mean()) if len(y) else (math.nan, math.nan)
             values.append((metric, variant, final, mean))
     if values:
-        body += ["<h2>Key metrics</h2>", _table(["metric", "variant", "final", "mean"], values)]
-    figure_cls = _figure_class()
+        body += ["<h2>Key metrics</h2>", html_table(["metric", "variant", "final", "mean"], values)]
+    figure_cls = figure_class()
     if figure_cls is None:
         body.append(f'<p class="note">{_NO_PLOTS}</p>')
     for section, panels in SECTIONS:
@@ -399,8 +404,8 @@ def write_comparison_report(
             continue
         body.append(f"<h2>{section}</h2>")
         if figure_cls is not None:
-            fig, axes = _grid(figure_cls, len(metrics))
+            fig, axes = subplot_grid(figure_cls, len(metrics))
             for ax, metric in zip(axes, metrics, strict=True):
-                _draw(ax, frames, [metric], metric, True)
-            body.append(_img(fig, section))
-    return _write_text(out_dir / REPORT_NAME, _page(title, body))
+                draw_lines(ax, frames, [metric], metric, True)
+            body.append(png_img(fig, section))
+    return write_text(out_dir / REPORT_NAME, html_page(title, body))

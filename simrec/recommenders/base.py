@@ -28,6 +28,11 @@ RECOMMENDERS: Registry[type] = Registry(
         "most_popular": "simrec.recommenders.popular:MostPopularRecommender",
         "item_knn": "simrec.recommenders.itemknn:ItemKNNRecommender",
         "mf": "simrec.recommenders.mf:MFRecommender",
+        # torch models: the module imports torch only when the recommender is built
+        "lightgcn": "simrec.recommenders.torch.lightgcn:LightGCNRecommender",
+        "sasrec": "simrec.recommenders.torch.sasrec:SASRecRecommender",
+        # candidates from a base recommender, reordered by the LLM layer (needs the llm: block)
+        "llm_rerank": "simrec.recommenders.llm_rerank:LLMRerankRecommender",
     },
 )
 
@@ -164,10 +169,18 @@ def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, user_ids: np.ndarray) -> 
         scores[r, rows.indices] = -np.inf
 
 
-def build_recommender(name: str, params: dict[str, Any], rng: np.random.Generator) -> Recommender:
+def recommender_uses_llm(name: str) -> bool:
+    """Whether the recommender registered as ``name`` thinks with the LLM layer (``uses_llm``)."""
+    return bool(getattr(RECOMMENDERS.get(name), "uses_llm", False))
+
+
+def build_recommender(
+    name: str, params: dict[str, Any], rng: np.random.Generator, llm: object | None = None
+) -> Recommender:
     """Instantiate the recommender registered as ``name`` (or a ``"pkg.mod:Class"`` path).
 
-    ``rng`` is passed if the class's constructor accepts it.
+    ``rng`` is passed if the class's constructor accepts it; ``llm`` (the run's
+    backend) if the class sets ``uses_llm = True``.
 
     Raises:
         ConfigError: if the parameters do not fit the class's constructor.
@@ -183,6 +196,8 @@ def build_recommender(name: str, params: dict[str, Any], rng: np.random.Generato
         accepts_rng = False
     if accepts_rng:
         kwargs.setdefault("rng", rng)
+    if getattr(cls, "uses_llm", False):
+        kwargs.setdefault("llm", llm)
     try:
         rec = cls(**kwargs)
     except TypeError as exc:

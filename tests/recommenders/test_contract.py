@@ -8,6 +8,7 @@ checked against their dense definitions.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,29 @@ import pytest
 
 from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
-from simrec.recommenders.base import RECOMMENDERS, Recommender, build_recommender
+from simrec.llm.base import CallSettings
+from simrec.llm.fake import ScriptedBackend
+from simrec.recommenders.base import RECOMMENDERS, Recommender, build_recommender, recommender_uses_llm
 from simrec.world.catalog import Catalog
 
 NAMES = RECOMMENDERS.names()
 K = 10
+# Short training for the torch models: the contract is about pages, not accuracy.
+FAST: dict[str, dict[str, object]] = {
+    "lightgcn": {"epochs": 1, "retrain_epochs": 1, "factors": 16},
+    "sasrec": {"epochs": 1, "retrain_epochs": 1, "factors": 16, "max_len": 20},
+    "llm_rerank": {"base": "most_popular", "candidates": 5},
+}
+
+
+def _order(call) -> str:  # noqa: ANN001
+    return json.dumps({"order": [2, 1]})
+
+
+def build(name: str, params: dict[str, object], seed: int = 0) -> Recommender:
+    """``build_recommender`` with a scripted LLM for recommenders that think with one."""
+    llm = ScriptedBackend(CallSettings(model="scripted"), _order) if recommender_uses_llm(name) else None
+    return build_recommender(name, params, np.random.default_rng(seed), llm)
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,7 @@ def world(request: pytest.FixtureRequest) -> World:
 
 
 def fitted(name: str, world: World, seed: int = 0) -> Recommender:
-    rec = build_recommender(name, {}, np.random.default_rng(seed))
+    rec = build(name, FAST.get(name, {}), seed)
     rec.fit(world.interactions, world.catalog, n_users=world.n_users)
     return rec
 
@@ -168,7 +187,7 @@ def test_k_outside_the_catalog_is_a_config_error(name: str, synthetic: World) ->
 
 @pytest.mark.parametrize("name", NAMES)
 def test_use_before_fit_is_an_error(name: str) -> None:
-    rec = build_recommender(name, {}, np.random.default_rng(0))
+    rec = build(name, FAST.get(name, {}))
     with pytest.raises(RuntimeError, match="fit"):
         rec.recommend(np.arange(2), 1)
 
@@ -185,11 +204,28 @@ def test_use_before_fit_is_an_error(name: str) -> None:
         ("item_knn", {"chunk_size": 0}),
         ("random", {"factors": 3}),
         ("most_popular", {"bogus": True}),
+        ("lightgcn", {"epochs": 0}),
+        ("lightgcn", {"factors": 0}),
+        ("lightgcn", {"layers": -1}),
+        ("lightgcn", {"lr": 0.0}),
+        ("lightgcn", {"reg": -1e-4}),
+        ("lightgcn", {"warm_start": "yes"}),
+        ("lightgcn", {"bogus": 1}),
+        ("sasrec", {"epochs": 0}),
+        ("sasrec", {"factors": 0}),
+        ("sasrec", {"factors": 64, "heads": 3}),
+        ("sasrec", {"dropout": 1.0}),
+        ("sasrec", {"max_len": 1}),
+        ("sasrec", {"retrain_epochs": 0}),
+        ("sasrec", {"lr": -1e-3}),
+        ("llm_rerank", {"candidates": 1}),
+        ("llm_rerank", {"candidates": 21}),
+        ("llm_rerank", {"base": "no_such_recommender"}),
     ],
 )
 def test_bad_params_are_config_errors(name: str, params: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
-        build_recommender(name, params, np.random.default_rng(0))
+        build(name, params)
 
 
 # -- fast paths agree with their definitions ---------------------------------

@@ -1,4 +1,8 @@
-"""Held-out accuracy on MovieLens 100K: the learning recommenders clearly beat random."""
+"""Held-out accuracy on MovieLens 100K: the learning recommenders clearly beat random.
+
+Every recommender runs with its default parameters, the torch models included
+(they take the longest here: several seconds each on two CPU cores).
+"""
 
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ def recalls(ml100k_dir: Path) -> dict[str, float]:
     df = pd.read_csv(ml100k_dir / "u.data", sep="\t", header=None, names=["u", "i", "r", "t"])
     user, item = df["u"].to_numpy() - 1, df["i"].to_numpy() - 1
     test = per_user_split(user, 0.2, np.random.default_rng(42))
-    train = Interactions.from_arrays(user[~test], item[~test])
+    # Timestamps order each user's sequence for sasrec; the other models ignore them.
+    train = Interactions.from_arrays(user[~test], item[~test], timestamp=df["t"].to_numpy()[~test])
     catalog = Catalog(
         item_ids=np.arange(N_ITEMS),
         titles=np.array([""] * N_ITEMS),
@@ -55,7 +60,7 @@ def recalls(ml100k_dir: Path) -> dict[str, float]:
         attributes=pd.DataFrame(index=range(N_ITEMS)),
     )
     out = {}
-    for name in ("random", "most_popular", "item_knn", "mf"):
+    for name in ("random", "most_popular", "item_knn", "mf", "lightgcn", "sasrec"):
         rec = build_recommender(name, {}, np.random.default_rng(7))
         rec.fit(train, catalog, n_users=N_USERS)
         pages = rec.recommend(np.arange(N_USERS), K)
@@ -67,14 +72,22 @@ def _table(recalls: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.4f}" for name, value in recalls.items())
 
 
-@pytest.mark.parametrize("name", ["most_popular", "item_knn", "mf"])
+@pytest.mark.parametrize("name", ["most_popular", "item_knn", "mf", "lightgcn", "sasrec"])
 def test_recall_clearly_above_random(recalls: dict[str, float], name: str) -> None:
     assert recalls[name] > max(5 * recalls["random"], 0.05), f"Recall@{K}: {_table(recalls)}"
 
 
-@pytest.mark.parametrize("name", ["item_knn", "mf"])
+@pytest.mark.parametrize("name", ["item_knn", "mf", "lightgcn"])
 def test_personalised_beats_popularity(recalls: dict[str, float], name: str) -> None:
     assert recalls[name] > 1.3 * recalls["most_popular"], f"Recall@{K}: {_table(recalls)}"
+
+
+def test_sasrec_is_at_least_on_par_with_popularity(recalls: dict[str, float]) -> None:
+    # A sequential model is at a disadvantage here: the split holds out random
+    # interactions from anywhere in each user's history, while SASRec predicts
+    # the *next* items after the latest ones. It still beats popularity, but by
+    # a small margin (about 1.15x), so no 1.3x claim is made for it.
+    assert recalls["sasrec"] > recalls["most_popular"], f"Recall@{K}: {_table(recalls)}"
 
 
 def test_random_is_near_chance(recalls: dict[str, float]) -> None:
