@@ -20,6 +20,8 @@ def test_scenario_runs(path: Path, tmp_path: Path, ml100k_dir: Path) -> None:
     cfg = load_scenario(path)
     if cfg.environment.data.source == "movielens":
         overrides.append(f"environment.data.path={ml100k_dir}")
+    if cfg.policy.name == "hybrid":
+        overrides.append("policy.llm.llm_users=1")  # the LLM path runs; test_cli runs the full main job
     cfg = load_scenario(path, overrides)
     result = run_scenario(cfg)
     runs = [r.run_dir for r in result.variants.values()] or [result.run_dir]

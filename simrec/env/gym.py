@@ -121,6 +121,19 @@ def repeats(items: np.ndarray) -> np.ndarray:
     return np.tril(eq, k=-1).any(axis=2)
 
 
+def make_core(
+    scenario: str | Path | ScenarioConfig | None,
+    overrides: list[str] | tuple[str, ...],
+    world: World | None,
+    n: int,
+    **options: Any,
+) -> tuple[ScenarioConfig, World, RecCore]:
+    """Resolve the scenario, build (or share) the world and the core of ``n`` slots."""
+    cfg = resolve_scenario(scenario, overrides)
+    world = world if world is not None else build_world(cfg)
+    return cfg, world, RecCore(cfg, world, n, **options)
+
+
 class RecCore:
     """Episode state of ``n`` slots (one user each) and their batched page step.
 
@@ -316,18 +329,10 @@ class RecEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         max_days: int = 7,
         world: World | None = None,
     ) -> None:
-        self.cfg = resolve_scenario(scenario, overrides)
-        self.world = world if world is not None else build_world(self.cfg)
-        self.core = RecCore(
-            self.cfg,
-            self.world,
-            1,
-            reward=reward,
-            horizon=horizon,
-            sessions=sessions,
-            history=history,
-            max_days=max_days,
-        )
+        self.cfg, self.world, self.core = make_core(
+            scenario, overrides, world, 1,
+            reward=reward, horizon=horizon, sessions=sessions, history=history, max_days=max_days,
+        )  # fmt: skip
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self._done = True

@@ -25,8 +25,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from simrec.config.schema import ScenarioConfig
-from simrec.env.gym import Horizon, RecCore, Reward, resolve_scenario
-from simrec.world.build import World, build_world
+from simrec.env.gym import Horizon, Reward, make_core
+from simrec.world.build import World
 
 
 class RecVectorEnv(VectorEnv):
@@ -65,18 +65,10 @@ class RecVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, not {num_envs}")
         self.num_envs = num_envs
-        self.cfg = resolve_scenario(scenario, overrides)
-        self.world = world if world is not None else build_world(self.cfg)
-        self.core = RecCore(
-            self.cfg,
-            self.world,
-            num_envs,
-            reward=reward,
-            horizon=horizon,
-            sessions=sessions,
-            history=history,
-            max_days=max_days,
-        )
+        self.cfg, self.world, self.core = make_core(
+            scenario, overrides, world, num_envs,
+            reward=reward, horizon=horizon, sessions=sessions, history=history, max_days=max_days,
+        )  # fmt: skip
         self.single_observation_space = self.core.observation_space
         self.single_action_space = self.core.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)

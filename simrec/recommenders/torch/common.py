@@ -96,3 +96,23 @@ def check_bool(owner: str, name: str, value: object) -> bool:
 def to_numpy(tensor: Any) -> np.ndarray:
     """A detached float32 numpy copy of a CPU tensor."""
     return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
+
+
+def set_training_params(
+    obj: object, owner: str, *, factors: int, epochs: int, batch_size: int, lr: float, warm_start: bool,
+    retrain_epochs: int, threads: int,
+) -> None:  # fmt: skip
+    """Validate the training parameters both torch models share and set them on ``obj``.
+
+    Raises:
+        ConfigError: naming ``owner`` and the bad parameter.
+    """
+    from simrec.core.checks import check_int
+
+    obj.factors = check_int(owner, "factors", factors, 1)  # type: ignore[attr-defined]
+    obj.epochs = check_int(owner, "epochs", epochs, 1)  # type: ignore[attr-defined]
+    obj.batch_size = check_int(owner, "batch_size", batch_size, 1)  # type: ignore[attr-defined]
+    obj.lr = check_pos(owner, "lr", lr)  # type: ignore[attr-defined]
+    obj.warm_start = check_bool(owner, "warm_start", warm_start)  # type: ignore[attr-defined]
+    obj.retrain_epochs = check_int(owner, "retrain_epochs", retrain_epochs, 1)  # type: ignore[attr-defined]
+    obj.threads = check_int(owner, "threads", threads, 0)  # type: ignore[attr-defined]

@@ -11,10 +11,10 @@ from simrec.core.checks import check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.recommenders.torch.common import (
-    check_bool,
     check_pos,
     draw_seed,
     import_torch,
+    set_training_params,
     to_numpy,
     torch_generator,
     torch_threads,
@@ -77,16 +77,13 @@ class LightGCNRecommender(BaseRecommender):
         chunk_size: int = 2048,
     ) -> None:
         super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1))
-        self.factors = check_int(_NAME, "factors", factors, 1)
+        set_training_params(
+            self, _NAME, factors=factors, epochs=epochs, batch_size=batch_size, lr=lr,
+            warm_start=warm_start, retrain_epochs=retrain_epochs, threads=threads,
+        )  # fmt: skip
         self.layers = check_int(_NAME, "layers", layers, 0)
-        self.epochs = check_int(_NAME, "epochs", epochs, 1)
-        self.batch_size = check_int(_NAME, "batch_size", batch_size, 1)
-        self.lr = check_pos(_NAME, "lr", lr)
         self.reg = check_nonneg(_NAME, "reg", reg)
         self.init_std = check_pos(_NAME, "init_std", init_std)
-        self.warm_start = check_bool(_NAME, "warm_start", warm_start)
-        self.retrain_epochs = check_int(_NAME, "retrain_epochs", retrain_epochs, 1)
-        self.threads = check_int(_NAME, "threads", threads, 0)
         self._torch = import_torch(_NAME)
         self._spmm = _symmetric_spmm(self._torch)
         self._ego: Any = None  # torch Parameter [n_users + n_items, factors] once fit

@@ -12,11 +12,10 @@ from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.recommenders.torch.common import (
-    check_bool,
-    check_pos,
     check_prob,
     draw_seed,
     import_torch,
+    set_training_params,
     torch_generator,
     torch_threads,
 )
@@ -92,7 +91,10 @@ class SASRecRecommender(BaseRecommender):
         chunk_size: int = 2048,
     ) -> None:
         super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1))
-        self.factors = check_int(_NAME, "factors", factors, 1)
+        set_training_params(
+            self, _NAME, factors=factors, epochs=epochs, batch_size=batch_size, lr=lr,
+            warm_start=warm_start, retrain_epochs=retrain_epochs, threads=threads,
+        )  # fmt: skip
         self.blocks = check_int(_NAME, "blocks", blocks, 1)
         self.heads = check_int(_NAME, "heads", heads, 1)
         if self.factors % self.heads:
@@ -101,14 +103,8 @@ class SASRecRecommender(BaseRecommender):
             )
         self.dropout = check_prob(_NAME, "dropout", dropout)
         self.max_len = check_int(_NAME, "max_len", max_len, 2)
-        self.epochs = check_int(_NAME, "epochs", epochs, 1)
-        self.batch_size = check_int(_NAME, "batch_size", batch_size, 1)
-        self.lr = check_pos(_NAME, "lr", lr)
         self.weight_decay = check_nonneg(_NAME, "weight_decay", weight_decay)
         self.negatives = check_int(_NAME, "negatives", negatives, 0)
-        self.warm_start = check_bool(_NAME, "warm_start", warm_start)
-        self.retrain_epochs = check_int(_NAME, "retrain_epochs", retrain_epochs, 1)
-        self.threads = check_int(_NAME, "threads", threads, 0)
         self._torch = import_torch(_NAME)
         self.model: Any = None
         self.last_epochs = 0  # epochs run by the latest fit (cold or warm)
