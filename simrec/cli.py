@@ -109,7 +109,7 @@ def run(
     _print_summary(result)
 
 
-def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+def _print_summary(result) -> None:
     if result.variants:
         _print_variants(result)
         return
@@ -142,7 +142,7 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
         out.print(sample)
 
 
-def _print_variants(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+def _print_variants(result) -> None:
     """One row per variant: behaviour and, when the graph lives, its social state at the last step."""
     keys = [("ctr", "click rate"), ("mean_rating", "mean rating"), ("pages_per_session", "pages/session"),
             ("homophily", "homophily"), ("echo_chamber", "echo chamber"), ("shares", "shares")]  # fmt: skip
@@ -303,6 +303,51 @@ def bench(
         out.print(table)
     out.print(f"leaderboard: {result.bench_dir / 'leaderboard.md'}  report: {result.bench_dir / 'report.html'}")
     out.print(f"wall time {result.wall_s:.1f} s")
+
+
+@app.command()
+def fidelity(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (its data split gives the held-out interactions)")],
+    mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="choice, llm or hybrid (repeatable)")] = None,
+    ratio: Annotated[list[str] | None, typer.Option("--ratio", help="1:1, 1:2, 1:3 or 1:9 (repeatable)")] = None,
+    negatives: Annotated[list[str] | None, typer.Option("--negatives", help="uniform, popularity (repeatable)")] = None,
+    users: Annotated[int | None, typer.Option("--users", help="At most N users per list set")] = None,
+    llm_users: Annotated[int | None, typer.Option("--llm-users", help="LLM-driven users in hybrid mode")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Steps of the short simulation (0: none)")] = 3,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the <name>-fidelity folder")] = None,
+) -> None:
+    """Score how human the agents are: Agent4Rec's protocol, rating fidelity, popularity, session length."""
+    from simrec.config import load_scenario
+    from simrec.fidelity.protocol import NEGATIVES, RATIOS
+    from simrec.fidelity.scorecard import run_fidelity
+
+    overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
+    try:
+        cfg = load_scenario(scenario, overrides)
+        if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
+            cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+        console.print(f"[bold]simrec fidelity[/] {cfg.name}: modes {', '.join(mode or ['choice'])}")
+        table = run_fidelity(cfg, modes=tuple(mode or ["choice"]), ratios=tuple(ratio or RATIOS), users=users,
+                             negatives=tuple(negatives or NEGATIVES), simulate_steps=steps, llm_users=llm_users)  # fmt: skip
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    cols = ["users", "skipped", "accuracy", "precision", "recall", "f1", "picked"]
+    shown = Table(title="discrimination (Agent4Rec protocol)")
+    for c in ["mode", "negatives", "ratio", *cols]:
+        shown.add_column(c, justify="left" if c in ("mode", "negatives") else "right")
+    for r in table.to_dict("records"):
+        shown.add_row(r["mode"], r["negatives"], r["ratio"],
+                      *(str(r[c]) if c in ("users", "skipped") else f"{r[c]:.3f}" for c in cols))  # fmt: skip
+    out.print(shown)
+    rt = Table(title="rating fidelity (held-out rated items)")
+    for c in ("mode", "rmse", "mae", "rated", "JS divergence"):
+        rt.add_column(c, justify="left" if c == "mode" else "right")
+    for r in table.attrs["ratings"]:
+        rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}")
+    out.print(rt)
+    out.print(f"scorecard: {Path(table.attrs['folder']) / 'scorecard.md'}")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from simrec.config.schema import SeedShareConfig, SocialConfig
 from simrec.core.arrays import isin, isin_sorted, unique_sorted, unique_sorted_merge
+from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
 from simrec.social.cascades import CascadeLog
 from simrec.social.communities import detect_communities
@@ -121,8 +122,6 @@ class SocialDynamics:
         else:
             hit = np.nonzero(cat.item_ids.astype(str) == str(seed.item))[0]
             if not len(hit):
-                from simrec.core.errors import ConfigError
-
                 raise ConfigError(f"social.seed_shares: item id {seed.item!r} is not in the catalog.")
             item = int(hit[0])
         count = min(seed.users, self.n_users)
