@@ -110,6 +110,44 @@ def split_temporal(inter: Interactions, fraction: float, min_train: int = 1) -> 
     return _split(inter, ranks >= (counts - n_hold)[inter.user])
 
 
+def downsample_train(
+    train: Interactions, max_train: int, rng: np.random.Generator, share: float = 1.0
+) -> Interactions:
+    """Keep at most ``max_train`` training interactions of (a share of) the users.
+
+    A seeded random ``share`` of the users that appear in ``train`` keep a uniformly
+    random subset of ``max_train`` of their interactions; the other rows of those
+    users are dropped (not moved to held-out). Other users keep everything.
+
+    Args:
+        train: Training interactions.
+        max_train: Interactions each down-sampled user keeps at most (``>= 1``).
+        rng: Source of randomness.
+        share: Share of users down-sampled, in ``(0, 1]``.
+
+    Returns:
+        The kept interactions, in the input's row order.
+    """
+    if max_train < 1:
+        raise ValueError(f"max_train must be >= 1, got {max_train}")
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    if len(train) == 0:
+        return train
+    counts = np.bincount(train.user)
+    users = np.flatnonzero(counts)
+    limit = np.full(len(counts), np.iinfo(np.int64).max, dtype=np.int64)
+    if share >= 1.0:
+        limit[users] = max_train
+    else:
+        n_cold = int(np.floor(share * len(users) + 0.5))
+        limit[rng.choice(users, size=n_cold, replace=False)] = max_train
+    key = rng.random(len(train))
+    order = np.lexsort((key, train.user))
+    ranks = _ranks(train.user, order, counts)
+    return train.take(ranks < limit[train.user])
+
+
 def _keep_users(ds: Dataset, keep: np.ndarray) -> Dataset:
     """The data set restricted to users where ``keep`` is True, reindexed densely in order."""
     new_index = np.cumsum(keep, dtype=np.int64) - 1

@@ -118,11 +118,12 @@ def simulated_interactions(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def build_interactions(run_dir: Path) -> pd.DataFrame:
+def build_interactions(run_dir: Path, sim_users: np.ndarray | None = None) -> pd.DataFrame:
     """The export interaction table of a run: real rows, then simulated rows.
 
     Args:
         run_dir: A complete run folder.
+        sim_users: If given, keep only the simulated rows of these user indices.
 
     Returns:
         Columns :data:`EXPORT_COLUMNS`, with raw user and item ids.
@@ -144,6 +145,8 @@ def build_interactions(run_dir: Path) -> pd.DataFrame:
     real = Interactions.from_frame(train).to_frame()
     kept = list(_clicks_and_ratings(run_dir))
     sim = simulated_interactions(pd.concat(kept, ignore_index=True)) if kept else real.iloc[:0]
+    if sim_users is not None:
+        sim = sim.loc[np.isin(sim["user"].to_numpy(), np.asarray(sim_users, np.int64))]
     frames = []
     for origin, table, source in (("real", real, "train.parquet"), ("sim", sim, EVENTS_DIRNAME)):
         frames.append(
@@ -266,6 +269,7 @@ def export_run(
     run_dir: Path,
     formats: Sequence[str] = ("recbole",),
     out_dir: Path | None = None,
+    sim_users: np.ndarray | None = None,
 ) -> dict[str, list[Path]]:
     """Export a run's interactions (real, then simulated) and tables.
 
@@ -281,6 +285,8 @@ def export_run(
         run_dir: A complete run folder (``runs/<name>/``).
         formats: Any of :data:`EXPORT_FORMATS`.
         out_dir: Folder for all outputs instead of the defaults above.
+        sim_users: If given, export only the simulated rows of these user indices
+            (real rows are always all exported).
 
     Returns:
         The files written, per format.
@@ -297,7 +303,7 @@ def export_run(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
         )
     run_dir = Path(run_dir)
-    inter = build_interactions(run_dir)
+    inter = build_interactions(run_dir, sim_users)
     dataset = run_dir.resolve().name
     written: dict[str, list[Path]] = {}
     for fmt in dict.fromkeys(formats):

@@ -44,17 +44,25 @@ class World:
 
 
 def split_interactions(cfg: ScenarioConfig, inter: Interactions, rng: np.random.Generator) -> tuple[Interactions, Interactions]:
-    """Split real interactions into (train, held-out) as the data block says."""
+    """Split real interactions into (train, held-out) as the data block says.
+
+    With ``split.max_train``, training is then down-sampled per user (see
+    :func:`simrec.data.split.downsample_train`); held-out stays as split.
+    """
+    from simrec.data.split import downsample_train, split_random, split_temporal
+
     split = cfg.environment.data.split
     if split.kind == "none" or split.holdout_fraction == 0:
-        return inter, Interactions.empty()
-    from simrec.data.split import split_random, split_temporal
-
-    if split.kind == "random":
+        train, heldout = inter, Interactions.empty()
+    elif split.kind == "random":
         s = split_random(inter, split.holdout_fraction, rng, min_train=split.min_train)
+        train, heldout = s.train, s.heldout
     else:
         s = split_temporal(inter, split.holdout_fraction, min_train=split.min_train)
-    return s.train, s.heldout
+        train, heldout = s.train, s.heldout
+    if split.max_train is not None:
+        train = downsample_train(train, split.max_train, rng, split.cold_share)
+    return train, heldout
 
 
 def _trait_priors(dataset: Dataset) -> dict[str, np.ndarray] | None:
