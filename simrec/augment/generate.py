@@ -39,6 +39,7 @@ class Augmented:
         n_users: Users of the world.
         n_items: Items of the world.
         catalog: The world's public catalog (for fitting recommenders).
+        min_rating: Synthetic watches rated below this were dropped (``None``: none dropped).
     """
 
     run_dir: Path
@@ -50,25 +51,34 @@ class Augmented:
     n_users: int
     n_items: int
     catalog: Catalog
+    min_rating: float | None = None
 
 
 def cold_users(train: Interactions, n_users: int, cold_max: int) -> np.ndarray:
     """Indices of users with at most ``cold_max`` training interactions (zero included)."""
-    counts = np.bincount(train.user, minlength=n_users) if len(train) else np.zeros(n_users, np.int64)
+    counts = (
+        np.bincount(train.user, minlength=n_users) if len(train) else np.zeros(n_users, np.int64)
+    )
     return np.flatnonzero(counts <= cold_max)
 
 
-def choose_users(users: str | np.ndarray, train: Interactions, n_users: int, cold_max: int) -> np.ndarray:
+def choose_users(
+    users: str | np.ndarray, train: Interactions, n_users: int, cold_max: int
+) -> np.ndarray:
     """Resolve ``"cold"``, ``"all"`` or an explicit index array to sorted user indices."""
     if isinstance(users, str):
         if users == "cold":
             return cold_users(train, n_users, cold_max)
         if users == "all":
             return np.arange(n_users)
-        raise ConfigError(f"users must be 'cold', 'all' or an array of user indices, got {users!r}.")
+        raise ConfigError(
+            f"users must be 'cold', 'all' or an array of user indices, got {users!r}."
+        )
     chosen = np.unique(np.asarray(users, np.int64))
     if len(chosen) and (chosen[0] < 0 or chosen[-1] >= n_users):
-        raise ConfigError(f"user indices must lie in [0, {n_users}); got {chosen[0]}..{chosen[-1]}.")
+        raise ConfigError(
+            f"user indices must lie in [0, {n_users}); got {chosen[0]}..{chosen[-1]}."
+        )
     return chosen
 
 
@@ -76,7 +86,13 @@ def simulate(cfg: ScenarioConfig, steps: int | None, folder: Path, seed: int) ->
     """Run ``cfg`` with ``seed`` into ``folder`` (no exports, no report); return the run folder."""
     from simrec.env.runner import run_scenario
 
-    update = {"output_dir": folder, "name": "simulation", "export": [], "report": False, "overwrite": False}
+    update = {
+        "output_dir": folder,
+        "name": "simulation",
+        "export": [],
+        "report": False,
+        "overwrite": False,
+    }
     if steps is not None:
         update["steps"] = steps
     run = cfg.run.model_copy(update=update)
@@ -90,6 +106,7 @@ def augment(
     steps: int | None = None,
     seed: int | None = None,
     folder: Path | None = None,
+    min_rating: float | None = None,
 ) -> Augmented:
     """Simulate the scenario and keep the simulated watches of the chosen users.
 
@@ -100,6 +117,7 @@ def augment(
         steps: Simulation steps (default: the scenario's ``run.steps``).
         seed: Simulation seed (default: ``cfg.seed``).
         folder: Parent folder of the simulation run (default: ``cfg.run.output_dir``).
+        min_rating: If given, keep only synthetic watches the agent rated at least this.
 
     Returns:
         The real and synthetic interactions.
@@ -113,17 +131,28 @@ def augment(
     run_dir = simulate(cfg, steps, Path(folder or cfg.run.output_dir), seed)
     train, heldout = world.train, world.heldout
     if len(read_parquet_checked(run_dir / "train.parquet")) != len(train):
-        raise RuntimeError(f"the run in {run_dir} built another world than build_world(seed={seed})")
+        raise RuntimeError(
+            f"the run in {run_dir} built another world than build_world(seed={seed})"
+        )
     n_users, n_items = world.population.n_users, world.catalog.n_items
     chosen = choose_users(users, train, n_users, cold_max)
     parts = [pd.read_parquet(p) for p in list_parts(run_dir / EVENTS_DIRNAME)]
-    sim = simulated_interactions(pd.concat(parts, ignore_index=True)) if parts else train.to_frame().iloc[:0]
-    sim = sim.loc[np.isin(sim["user"].to_numpy(), chosen)].reset_index(drop=True)
+    sim = (
+        simulated_interactions(pd.concat(parts, ignore_index=True))
+        if parts
+        else train.to_frame().iloc[:0]
+    )
+    keep = np.isin(sim["user"].to_numpy(), chosen)
+    if min_rating is not None:
+        keep &= sim["rating"].to_numpy() >= min_rating  # NaN (unrated) fails
+    sim = sim.loc[keep].reset_index(drop=True)
     return Augmented(run_dir, train, heldout, Interactions.from_frame(sim), chosen,
-                     cold_users(train, n_users, cold_max), n_users, n_items, world.catalog)  # fmt: skip
+                     cold_users(train, n_users, cold_max), n_users, n_items, world.catalog, min_rating)  # fmt: skip
 
 
-def export_augmented(aug: Augmented, out_dir: Path, formats: tuple[str, ...] = AUGMENT_FORMATS) -> dict[str, list[Path]]:
+def export_augmented(
+    aug: Augmented, out_dir: Path, formats: tuple[str, ...] = AUGMENT_FORMATS
+) -> dict[str, list[Path]]:
     """Export real + synthetic rows of ``aug`` (``origin`` marks synthetic rows) and the run manifest.
 
     RecBole files go to ``<out_dir>/<dataset>.inter`` etc. (column ``origin:token``),
@@ -133,7 +162,9 @@ def export_augmented(aug: Augmented, out_dir: Path, formats: tuple[str, ...] = A
     from simrec.io.export import export_run
 
     out_dir = Path(out_dir)
-    written = export_run(aug.run_dir, formats, out_dir=out_dir, sim_users=aug.users)
+    written = export_run(
+        aug.run_dir, formats, out_dir=out_dir, sim_users=aug.users, sim_min_rating=aug.min_rating
+    )
     shutil.copyfile(aug.run_dir / "manifest.json", out_dir / "run-manifest.json")
     written["manifest"] = [out_dir / "run-manifest.json"]
     return written

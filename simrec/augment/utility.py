@@ -25,12 +25,16 @@ METRICS: tuple[str, ...] = ("recall@10", "ndcg@10")
 
 
 def _relevant(heldout: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:
-    m = sp.csr_matrix((np.ones(len(heldout), bool), (heldout.user, heldout.item)), shape=(n_users, n_items))
+    m = sp.csr_matrix(
+        (np.ones(len(heldout), bool), (heldout.user, heldout.item)), shape=(n_users, n_items)
+    )
     m.sum_duplicates()
     return m
 
 
-def ranking_metrics(ranked: np.ndarray, relevant: list[np.ndarray], k: int = 10) -> dict[str, np.ndarray]:
+def ranking_metrics(
+    ranked: np.ndarray, relevant: list[np.ndarray], k: int = 10
+) -> dict[str, np.ndarray]:
     """Per-user Recall@k and NDCG@k (binary relevance) of ranked lists.
 
     Args:
@@ -64,7 +68,9 @@ def evaluate(
     model.fit(fit_on, aug.catalog, n_users=aug.n_users)
     relevant = _relevant(heldout, aug.n_users, aug.n_items)
     users = np.flatnonzero(np.diff(relevant.indptr))
-    seen = sp.csr_matrix((np.ones(len(train), bool), (train.user, train.item)), shape=relevant.shape)
+    seen = sp.csr_matrix(
+        (np.ones(len(train), bool), (train.user, train.item)), shape=relevant.shape
+    )
     ranked = np.empty((len(users), k), np.int64)
     for start in range(0, len(users), 1024):
         chunk = users[start : start + 1024]
@@ -78,7 +84,9 @@ def evaluate(
     return out
 
 
-def compare(aug: Augmented, rec: str = "mf", params: dict | None = None, seed: int = 0) -> pd.DataFrame:
+def compare(
+    aug: Augmented, rec: str = "mf", params: dict | None = None, seed: int = 0
+) -> pd.DataFrame:
     """Real-only vs real + synthetic for one seed.
 
     Returns:
@@ -86,8 +94,12 @@ def compare(aug: Augmented, rec: str = "mf", params: dict | None = None, seed: i
     """
     params = dict(params or {})
     both = Interactions.concat([aug.train, aug.synthetic])
-    real = evaluate(aug.train, aug.train, aug.heldout, aug, rec, params, child_rng(seed, "augment", "rec"))
-    augm = evaluate(aug.train, both, aug.heldout, aug, rec, params, child_rng(seed, "augment", "rec"))
+    real = evaluate(
+        aug.train, aug.train, aug.heldout, aug, rec, params, child_rng(seed, "augment", "rec")
+    )
+    augm = evaluate(
+        aug.train, both, aug.heldout, aug, rec, params, child_rng(seed, "augment", "rec")
+    )
     rows = []
     for group, mask in (("all", np.ones(len(real), bool)), ("cold", real["cold"].to_numpy())):
         for metric in METRICS:

@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simrec.bench.leaderboard import format_ci
 from simrec.io.manifest import git_revision, package_versions, write_json_atomic
-from simrec.io.report import esc, figure_class, html_page, html_table, png_img, subplot_grid, write_text
+from simrec.io.report import (
+    esc,
+    figure_class,
+    html_page,
+    html_table,
+    png_img,
+    subplot_grid,
+    write_text,
+)
 
 if TYPE_CHECKING:
     from simrec.config.schema import ScenarioConfig
@@ -29,12 +36,20 @@ def augment_dir(cfg: ScenarioConfig) -> Path:
 def summary_rows(summary: pd.DataFrame) -> list[list[Any]]:
     """Rows ``group, metric, seeds, users, real, augmented, lift ± CI, p`` for tables."""
     return [[r["group"], r["metric"], int(r["seeds"]), f"{r['users']:.0f}", f"{r['real']:.4f}",
-             f"{r['augmented']:.4f}", format_ci(r["lift"] * 1, r["lift_ci95"]).replace("0.", "0.", 1)
-             if False else _lift(r["lift"], r["lift_ci95"]), _p(r["p_value"])]
+             f"{r['augmented']:.4f}", _lift(r["lift"], r["lift_ci95"]), _p(r["p_value"])]
             for r in summary.to_dict("records")]  # fmt: skip
 
 
-SUMMARY_HEADER = ["group", "metric", "seeds", "users", "real-only", "augmented", "lift ± 95% CI", "p (paired t)"]
+SUMMARY_HEADER = [
+    "group",
+    "metric",
+    "seeds",
+    "users",
+    "real-only",
+    "augmented",
+    "lift ± 95% CI",
+    "p (paired t)",
+]
 
 
 def _lift(mean: float, half: float) -> str:
@@ -47,7 +62,12 @@ def _p(p: float) -> str:
 
 def lift_markdown(summary: pd.DataFrame, title: str) -> str:
     """The lift table as Markdown."""
-    lines = [f"# {title}", "", "| " + " | ".join(SUMMARY_HEADER) + " |", "|" + "---|" * len(SUMMARY_HEADER)]
+    lines = [
+        f"# {title}",
+        "",
+        "| " + " | ".join(SUMMARY_HEADER) + " |",
+        "|" + "---|" * len(SUMMARY_HEADER),
+    ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in summary_rows(summary)]
     return "\n".join(lines) + "\n"
 
@@ -78,7 +98,9 @@ def write_study(
     """Write ``lift.csv``, ``lift.md``, ``report.html`` and ``manifest.json`` into ``folder``."""
     folder = Path(folder)
     title = f"{cfg.name}: augmentation lift"
-    paths = {name: folder / name for name in ("lift.csv", "lift.md", "report.html", "manifest.json")}
+    paths = {
+        name: folder / name for name in ("lift.csv", "lift.md", "report.html", "manifest.json")
+    }
     write_text(paths["lift.csv"], lift.to_csv(index=False))
     write_text(paths["lift.md"], lift_markdown(summary, title))
     per_seed = lift[["seed", "group", "metric", "users", "real", "augmented", "lift"]]

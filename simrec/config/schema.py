@@ -28,13 +28,16 @@ class SplitConfig(Strict):
     holdout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     min_train: int = Field(1, ge=1)
     max_train: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="keep at most this many training interactions per user, a seeded random subset; "
         "the rest are dropped, held-out stays as is (cold-start studies)",
     )
     cold_share: float = Field(
-        1.0, gt=0.0, le=1.0,
-        description="share of users (seeded random) that max_train down-samples; the others keep all training data",
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="share of users (seeded random) that max_train down-samples; others keep all",
     )
 
 

@@ -118,12 +118,15 @@ def simulated_interactions(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def build_interactions(run_dir: Path, sim_users: np.ndarray | None = None) -> pd.DataFrame:
+def build_interactions(
+    run_dir: Path, sim_users: np.ndarray | None = None, sim_min_rating: float | None = None
+) -> pd.DataFrame:
     """The export interaction table of a run: real rows, then simulated rows.
 
     Args:
         run_dir: A complete run folder.
         sim_users: If given, keep only the simulated rows of these user indices.
+        sim_min_rating: If given, keep only simulated rows rated at least this.
 
     Returns:
         Columns :data:`EXPORT_COLUMNS`, with raw user and item ids.
@@ -147,6 +150,8 @@ def build_interactions(run_dir: Path, sim_users: np.ndarray | None = None) -> pd
     sim = simulated_interactions(pd.concat(kept, ignore_index=True)) if kept else real.iloc[:0]
     if sim_users is not None:
         sim = sim.loc[np.isin(sim["user"].to_numpy(), np.asarray(sim_users, np.int64))]
+    if sim_min_rating is not None:
+        sim = sim.loc[sim["rating"].to_numpy() >= sim_min_rating]
     frames = []
     for origin, table, source in (("real", real, "train.parquet"), ("sim", sim, EVENTS_DIRNAME)):
         frames.append(
@@ -270,6 +275,7 @@ def export_run(
     formats: Sequence[str] = ("recbole",),
     out_dir: Path | None = None,
     sim_users: np.ndarray | None = None,
+    sim_min_rating: float | None = None,
 ) -> dict[str, list[Path]]:
     """Export a run's interactions (real, then simulated) and tables.
 
@@ -287,6 +293,7 @@ def export_run(
         out_dir: Folder for all outputs instead of the defaults above.
         sim_users: If given, export only the simulated rows of these user indices
             (real rows are always all exported).
+        sim_min_rating: If given, export only simulated rows rated at least this.
 
     Returns:
         The files written, per format.
@@ -303,7 +310,7 @@ def export_run(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
         )
     run_dir = Path(run_dir)
-    inter = build_interactions(run_dir, sim_users)
+    inter = build_interactions(run_dir, sim_users, sim_min_rating)
     dataset = run_dir.resolve().name
     written: dict[str, list[Path]] = {}
     for fmt in dict.fromkeys(formats):

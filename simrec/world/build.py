@@ -11,10 +11,10 @@ from simrec.config.schema import ScenarioConfig, SyntheticData
 from simrec.core.rng import child_rng
 from simrec.data.load import load_dataset
 from simrec.data.types import Dataset, Interactions
-from simrec.world.catalog import Catalog
-from simrec.world.population import TRAITS, Population, build_population
 from simrec.social.builders import BuildContext, build_graph
 from simrec.social.graph import SocialGraph
+from simrec.world.catalog import Catalog
+from simrec.world.population import TRAITS, Population, build_population
 from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
 
 log = logging.getLogger(__name__)

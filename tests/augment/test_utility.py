@@ -1,0 +1,36 @@
+"""Ranking metrics by hand and the lift summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simrec.augment.utility import ranking_metrics, summarize
+
+
+def test_recall_and_ndcg_on_a_known_ranking() -> None:
+    ranked = np.array([[5, 1, 7, 2, 9, 3, 4, 6, 8, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
+    relevant = [np.array([1, 9, 42]), np.array([11])]
+    m = ranking_metrics(ranked, relevant, k=10)
+    assert m["recall@10"] == pytest.approx([2 / 3, 0.0])
+    dcg = 1 / np.log2(3) + 1 / np.log2(6)  # hits at ranks 2 and 5
+    idcg = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert m["ndcg@10"] == pytest.approx([dcg / idcg, 0.0])
+
+
+def test_ndcg_is_one_for_a_perfect_ranking() -> None:
+    m = ranking_metrics(np.array([[3, 4, 0, 1, 2]]), [np.array([4, 3])], k=5)
+    assert m["ndcg@5"][0] == pytest.approx(1.0) and m["recall@5"][0] == pytest.approx(1.0)
+
+
+def test_summarize_pairs_seeds() -> None:
+    lift = pd.DataFrame({"seed": [1, 2, 3], "group": "cold", "metric": "recall@10", "users": 10,
+                         "real": [0.10, 0.20, 0.30], "augmented": [0.12, 0.23, 0.31]})  # fmt: skip
+    lift["lift"] = lift["augmented"] - lift["real"]
+    row = summarize(lift).iloc[0]
+    diff = lift["lift"].to_numpy()
+    assert row["lift"] == pytest.approx(diff.mean())
+    half = 4.302652729911275 * diff.std(ddof=1) / np.sqrt(3)
+    assert row["lift_ci95"] == pytest.approx(half)
+    assert 0 < row["p_value"] < 1
