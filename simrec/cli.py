@@ -35,6 +35,16 @@ def _fail(exc: SimrecError) -> None:
     raise typer.Exit(code=2)
 
 
+def _load(scenario: Path, overrides: list[str]):  # noqa: ANN202 - ScenarioConfig, imported lazily
+    """Load a scenario; MovieLens data without a cache dir gets ``$SIMREC_CACHE_DIR``."""
+    from simrec.config import load_scenario
+
+    cfg = load_scenario(scenario, overrides)
+    if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
+        cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+    return cfg
+
+
 def _env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
     """Defaults taken from the environment, before the user's own overrides."""
     extra = []
@@ -55,7 +65,6 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
     """Run a scenario and write its run folder."""
-    from simrec.config import load_scenario
     from simrec.env.runner import StepInfo, run_scenario
 
     overrides = list(set_ or [])
@@ -64,9 +73,7 @@ def run(
     if name is not None:
         overrides.append(f"run.name={name}")
     try:
-        cfg = load_scenario(scenario, overrides)
-        if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
-            cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+        cfg = _load(scenario, overrides)
     except SimrecError as exc:
         _fail(exc)
         return
@@ -318,15 +325,12 @@ def fidelity(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the <name>-fidelity folder")] = None,
 ) -> None:
     """Score how human the agents are: Agent4Rec's protocol, rating fidelity, popularity, session length."""
-    from simrec.config import load_scenario
     from simrec.fidelity.protocol import NEGATIVES, RATIOS
     from simrec.fidelity.scorecard import run_fidelity
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
     try:
-        cfg = load_scenario(scenario, overrides)
-        if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
-            cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+        cfg = _load(scenario, overrides)
         console.print(f"[bold]simrec fidelity[/] {cfg.name}: modes {', '.join(mode or ['choice'])}")
         table = run_fidelity(cfg, modes=tuple(mode or ["choice"]), ratios=tuple(ratio or RATIOS), users=users,
                              negatives=tuple(negatives or NEGATIVES), simulate_steps=steps, llm_users=llm_users)  # fmt: skip
@@ -365,13 +369,10 @@ def augment(
     """Add agents' synthetic watches to real data and measure the Recall@10 / NDCG@10 lift."""
     from simrec.augment.study import run_augment
     from simrec.augment.writers import SUMMARY_HEADER, summary_rows
-    from simrec.config import load_scenario
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
     try:
-        cfg = load_scenario(scenario, overrides)
-        if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
-            cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
+        cfg = _load(scenario, overrides)
         console.print(f"[bold]simrec augment[/] {cfg.name}: {users} users, {seeds} seeds, {rec}")
         study = run_augment(cfg, users=users, cold_max=cold_max, seeds=seeds, steps=steps, rec=rec,
                            min_rating=min_rating)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simrec.io.manifest import git_revision, package_versions, write_json_atomic
+from simrec.io.manifest import fresh_folder, git_revision, package_versions, write_json_atomic
 from simrec.io.report import (
     esc,
     figure_class,
@@ -25,12 +25,7 @@ if TYPE_CHECKING:
 
 def augment_dir(cfg: ScenarioConfig) -> Path:
     """A fresh ``<output_dir>/<name>-augment`` folder (``-2``, ``-3``, ... if taken; never clobbers)."""
-    base = Path(cfg.run.output_dir)
-    folder, n = base / f"{cfg.run_name}-augment", 2
-    while folder.exists():
-        folder, n = base / f"{cfg.run_name}-augment-{n}", n + 1
-    folder.mkdir(parents=True)
-    return folder
+    return fresh_folder(Path(cfg.run.output_dir), f"{cfg.run_name}-augment")
 
 
 def summary_rows(summary: pd.DataFrame) -> list[list[Any]]:

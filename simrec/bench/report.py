@@ -9,7 +9,16 @@ import pandas as pd
 
 from simrec.bench.leaderboard import format_ci
 from simrec.bench.spec import LEADERBOARD_METRICS, BenchSpec
-from simrec.io.report import draw_lines, esc, figure_class, href, html_page, png_img, subplot_grid, write_text
+from simrec.io.report import (
+    draw_lines,
+    esc,
+    figure_class,
+    href,
+    html_page,
+    png_img,
+    subplot_grid,
+    write_text,
+)
 
 #: Per-step curves in the report (columns of :func:`simrec.metrics.run.metrics_over_time`).
 OVER_TIME = ("click_rate", "avg_rating", "satisfaction", "pages_per_session", "exit_rate", "coverage_so_far")

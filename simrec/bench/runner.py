@@ -26,7 +26,13 @@ from simrec.bench.executors import build_executor
 from simrec.bench.leaderboard import leaderboard, to_markdown
 from simrec.bench.spec import BenchSpec
 from simrec.core.errors import SimrecError
-from simrec.io.manifest import atomic_path, git_revision, package_versions, write_json_atomic
+from simrec.io.manifest import (
+    atomic_path,
+    fresh_folder,
+    git_revision,
+    package_versions,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,7 @@ class BenchResult:
 
 
 def _bench_dir(spec: BenchSpec) -> Path:
-    base = Path(spec.output_dir)
-    path, n = base / spec.name, 2
-    while path.exists() and any(path.iterdir()):
-        path, n = base / f"{spec.name}-{n}", n + 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return fresh_folder(Path(spec.output_dir), spec.name)
 
 
 def _write_text(path: Path, text: str) -> None:

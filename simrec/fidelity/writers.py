@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simrec.io.manifest import git_revision, package_versions, write_json_atomic
+from simrec.io.manifest import fresh_folder, git_revision, package_versions, write_json_atomic
 from simrec.io.report import (
     esc,
     figure_class,
@@ -29,12 +29,7 @@ _RATING_COLS = ["mode", "rmse", "mae", "n_rated", "js_divergence", "js_distance"
 
 def fidelity_dir(cfg: ScenarioConfig) -> Path:
     """A fresh ``<output_dir>/<name>-fidelity`` folder (``-2``, ``-3``, ... if taken; never clobbers)."""
-    base = Path(cfg.run.output_dir)
-    folder, n = base / f"{cfg.run_name}-fidelity", 2
-    while folder.exists():
-        folder, n = base / f"{cfg.run_name}-fidelity-{n}", n + 1
-    folder.mkdir(parents=True)
-    return folder
+    return fresh_folder(Path(cfg.run.output_dir), f"{cfg.run_name}-fidelity")
 
 
 def _markdown(df: pd.DataFrame) -> str:

@@ -166,3 +166,13 @@ def read_parquet_checked(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (OSError, ValueError) as err:
         raise DataError(f"Cannot read {path}: {err}. The file is damaged; re-run the scenario.") from err
+
+
+def fresh_folder(base: Path, name: str) -> Path:
+    """Create and return ``base/name``, or ``name-2``, ``name-3``, ... if taken (never clobbers)."""
+    base = Path(base)
+    folder, n = base / name, 2
+    while folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        folder, n = base / f"{name}-{n}", n + 1
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
