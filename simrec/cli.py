@@ -360,26 +360,41 @@ def augment(
     users: Annotated[str, typer.Option("--users", help="cold or all: whose synthetic watches are kept")] = "cold",
     cold_max: Annotated[int, typer.Option("--cold-max", help="Cold users have at most N training interactions")] = 5,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds (simulation and recommender)")] = 3,
-    steps: Annotated[int | None, typer.Option("--steps", help="Simulation steps (default: the scenario's)")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Simulation steps (default 1; 0: the scenario's)")] = 1,
+    loop_rec: Annotated[str, typer.Option("--loop-rec", help="Recommender the agents are simulated under "
+                                          "(default most_popular; 'scenario': the scenario's own)")] = "most_popular",
     rec: Annotated[str, typer.Option("--rec", help="Recommender trained on real vs real + synthetic")] = "mf",
+    rec_param: Annotated[list[str] | None, typer.Option("--rec-param", help="k=v parameter of --rec (repeatable; "
+                                                        "default: the scenario's if it runs --rec)")] = None,
     min_rating: Annotated[float | None, typer.Option("--min-rating", help="Keep synthetic watches rated >= R")] = None,
+    max_per_user: Annotated[int | None, typer.Option("--max-per-user", help="Keep <= N synthetic watches per user")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the <name>-augment folder")] = None,
 ) -> None:
-    """Add agents' synthetic watches to real data and measure the Recall@10 / NDCG@10 lift."""
+    """Add agents' synthetic watches to real data and measure the Recall@10 / NDCG@10 lift.
+
+    Default design (see simrec.augment): agents simulated for 1 step under a most-popular
+    recommender; --rec trained on real-only, real + synthetic and real + two popularity controls
+    (same rows per user, popular unseen items: sampled in proportion to popularity, and the most
+    popular; no simulator); a most-popular ranking as reference.
+    """
+    import yaml
+
     from simrec.augment.study import run_augment
     from simrec.augment.writers import SUMMARY_HEADER, summary_rows
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
+    params = {k.strip(): yaml.safe_load(v) for k, _, v in (p.partition("=") for p in rec_param or [])} or None
     try:
         cfg = _load(scenario, overrides)
         console.print(f"[bold]simrec augment[/] {cfg.name}: {users} users, {seeds} seeds, {rec}")
-        study = run_augment(cfg, users=users, cold_max=cold_max, seeds=seeds, steps=steps, rec=rec,
-                           min_rating=min_rating)
+        study = run_augment(cfg, users=users, cold_max=cold_max, seeds=seeds, steps=steps or None, rec=rec,
+                            rec_params=params, min_rating=min_rating, max_per_user=max_per_user,
+                            loop_rec=None if loop_rec == "scenario" else loop_rec)  # fmt: skip
     except SimrecError as exc:
         _fail(exc)
         return
-    table = Table(title="lift (augmented − real only), mean over seeds")
+    table = Table(title="Recall@10 / NDCG@10 on real held-out data, mean over seeds")
     for c in SUMMARY_HEADER:
         table.add_column(c, justify="left" if c in ("group", "metric") else "right")
     for row in summary_rows(study.summary):

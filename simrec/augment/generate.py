@@ -40,6 +40,7 @@ class Augmented:
         n_items: Items of the world.
         catalog: The world's public catalog (for fitting recommenders).
         min_rating: Synthetic watches rated below this were dropped (``None``: none dropped).
+        max_per_user: At most this many synthetic watches were kept per user (``None``: all).
     """
 
     run_dir: Path
@@ -52,6 +53,7 @@ class Augmented:
     n_items: int
     catalog: Catalog
     min_rating: float | None = None
+    max_per_user: int | None = None
 
 
 def cold_users(train: Interactions, n_users: int, cold_max: int) -> np.ndarray:
@@ -82,6 +84,17 @@ def choose_users(
     return chosen
 
 
+def loop_scenario(cfg: ScenarioConfig, loop_rec: str | None, loop_params: dict | None = None) -> ScenarioConfig:
+    """``cfg`` with its in-loop recommender replaced by ``loop_rec`` (its params: ``loop_params`` or none).
+
+    ``loop_rec=None`` keeps the scenario's recommender and its parameters.
+    """
+    if loop_rec is None:
+        return cfg
+    rec = cfg.recommender.model_copy(update={"name": loop_rec, "params": dict(loop_params or {})})
+    return cfg.model_copy(update={"recommender": rec})
+
+
 def simulate(cfg: ScenarioConfig, steps: int | None, folder: Path, seed: int) -> Path:
     """Run ``cfg`` with ``seed`` into ``folder`` (no exports, no report); return the run folder."""
     from simrec.env.runner import run_scenario
@@ -107,6 +120,8 @@ def augment(
     seed: int | None = None,
     folder: Path | None = None,
     min_rating: float | None = None,
+    loop_rec: str | None = None,
+    max_per_user: int | None = None,
 ) -> Augmented:
     """Simulate the scenario and keep the simulated watches of the chosen users.
 
@@ -118,17 +133,21 @@ def augment(
         seed: Simulation seed (default: ``cfg.seed``).
         folder: Parent folder of the simulation run (default: ``cfg.run.output_dir``).
         min_rating: If given, keep only synthetic watches the agent rated at least this.
+        loop_rec: Recommender the agents are simulated under (default: the scenario's;
+            a name given here runs with its default parameters).
+        max_per_user: If given, keep at most this many synthetic watches per user
+            (best rated first, then earliest; applied after ``min_rating``).
 
     Returns:
         The real and synthetic interactions.
     """
     from simrec.io.events import EVENTS_DIRNAME, list_parts
-    from simrec.io.export import simulated_interactions
+    from simrec.io.export import cap_per_user, simulated_interactions
     from simrec.world.build import build_world
 
     seed = cfg.seed if seed is None else seed
     world = build_world(cfg, seed)  # the same world the run builds (same seed)
-    run_dir = simulate(cfg, steps, Path(folder or cfg.run.output_dir), seed)
+    run_dir = simulate(loop_scenario(cfg, loop_rec), steps, Path(folder or cfg.run.output_dir), seed)
     train, heldout = world.train, world.heldout
     if len(read_parquet_checked(run_dir / "train.parquet")) != len(train):
         raise RuntimeError(
@@ -145,9 +164,10 @@ def augment(
     keep = np.isin(sim["user"].to_numpy(), chosen)
     if min_rating is not None:
         keep &= sim["rating"].to_numpy() >= min_rating  # NaN (unrated) fails
-    sim = sim.loc[keep].reset_index(drop=True)
+    sim = cap_per_user(sim.loc[keep].reset_index(drop=True), max_per_user)
     return Augmented(run_dir, train, heldout, Interactions.from_frame(sim), chosen,
-                     cold_users(train, n_users, cold_max), n_users, n_items, world.catalog, min_rating)  # fmt: skip
+                     cold_users(train, n_users, cold_max), n_users, n_items, world.catalog, min_rating,
+                     max_per_user)  # fmt: skip
 
 
 def export_augmented(
@@ -163,7 +183,8 @@ def export_augmented(
 
     out_dir = Path(out_dir)
     written = export_run(
-        aug.run_dir, formats, out_dir=out_dir, sim_users=aug.users, sim_min_rating=aug.min_rating
+        aug.run_dir, formats, out_dir=out_dir, sim_users=aug.users, sim_min_rating=aug.min_rating,
+        sim_max_per_user=aug.max_per_user,
     )
     shutil.copyfile(aug.run_dir / "manifest.json", out_dir / "run-manifest.json")
     written["manifest"] = [out_dir / "run-manifest.json"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from simrec.augment.utility import ARMS, LIFTS
 from simrec.io.manifest import fresh_folder, git_revision, package_versions, write_json_atomic
 from simrec.io.report import (
     esc,
@@ -29,25 +30,44 @@ def augment_dir(cfg: ScenarioConfig) -> Path:
 
 
 def summary_rows(summary: pd.DataFrame) -> list[list[Any]]:
-    """Rows ``group, metric, seeds, users, real, augmented, lift ± CI, p`` for tables."""
-    return [[r["group"], r["metric"], int(r["seeds"]), f"{r['users']:.0f}", f"{r['real']:.4f}",
-             f"{r['augmented']:.4f}", _lift(r["lift"], r["lift_ci95"]), _p(r["p_value"])]
-            for r in summary.to_dict("records")]  # fmt: skip
+    """Rows in :data:`SUMMARY_HEADER` order (the arms' means, each lift ± CI and p) for tables."""
+    rows = []
+    for r in summary.to_dict("records"):
+        row = [r["group"], r["metric"], int(r["seeds"]), f"{r['users']:.0f}"]
+        row += [_num(r.get(arm)) for arm in ARMS]
+        for name, (_, _, p_name) in LIFTS.items():
+            row += [_lift(r.get(name, np.nan), r.get(f"{name}_ci95", np.nan)), _p(r.get(p_name, np.nan))]
+        rows.append(row)
+    return rows
 
 
+#: Column titles of :func:`summary_rows`.
 SUMMARY_HEADER = [
     "group",
     "metric",
     "seeds",
     "users",
     "real-only",
-    "augmented",
-    "lift ± 95% CI",
+    "real+synthetic",
+    "real+control",
+    "real+top-popular",
+    "most-popular",
+    "lift vs real-only ± 95% CI",
     "p (paired t)",
+    "lift vs control ± 95% CI",
+    "p vs control",
+    "lift vs top-popular ± 95% CI",
+    "p vs top-popular",
 ]
 
 
+def _num(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None and np.isfinite(value) else "–"
+
+
 def _lift(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "–"
     return f"{mean:+.4f} ± {half:.4f}" if np.isfinite(half) else f"{mean:+.4f}"
 
 
@@ -55,10 +75,23 @@ def _p(p: float) -> str:
     return f"{p:.3g}" if np.isfinite(p) else "–"
 
 
+#: What the control and the reference columns mean (in ``lift.md`` and ``report.html``).
+CONTROL_NOTE = (
+    "real+control: the same recommender trained on real data plus, per user, as many rows as the "
+    "simulation produced for that user, with items drawn (seeded) from the user's unseen items with "
+    "probability proportional to training popularity (no simulator). real+top-popular: the same with the "
+    "user's most popular unseen items (what a most-popular page shows, minus the agents' choice; the "
+    "stricter control). 'lift vs control' = real+synthetic − real+control: what the simulator adds beyond "
+    "popularity. most-popular: a plain most-popular ranking of the real training data (reference)."
+)
+
+
 def lift_markdown(summary: pd.DataFrame, title: str) -> str:
     """The lift table as Markdown."""
     lines = [
         f"# {title}",
+        "",
+        CONTROL_NOTE,
         "",
         "| " + " | ".join(SUMMARY_HEADER) + " |",
         "|" + "---|" * len(SUMMARY_HEADER),
@@ -77,13 +110,17 @@ def _plot(lift: pd.DataFrame) -> str:
     for ax, group in zip(axes, groups, strict=False):
         g = recall.loc[recall["group"] == group]
         x = np.arange(len(g))
-        ax.bar(x - 0.2, g["real"], width=0.4, label="real only")
-        ax.bar(x + 0.2, g["augmented"], width=0.4, label="real + synthetic")
+        bars = [("real", "real only"), ("augmented", "real + synthetic"), ("control", "real + control"),
+                ("control_top", "real + top-popular"), ("popular", "most-popular")]  # fmt: skip
+        bars = [(col, label) for col, label in bars if col in g]
+        width = 0.8 / len(bars)
+        for j, (col, label) in enumerate(bars):
+            ax.bar(x + (j - (len(bars) - 1) / 2) * width, g[col], width=width, label=label)
         ax.set_xticks(x, [str(s) for s in g["seed"]])
         ax.set_xlabel("seed", fontsize=8)
         ax.set_title(f"Recall@10: {group} users", fontsize=9)
         ax.legend(fontsize=7)
-    return png_img(fig, "per-seed Recall@10, real only vs augmented")
+    return png_img(fig, "per-seed Recall@10: real only, augmented, control, most-popular")
 
 
 def write_study(
@@ -98,10 +135,12 @@ def write_study(
     }
     write_text(paths["lift.csv"], lift.to_csv(index=False))
     write_text(paths["lift.md"], lift_markdown(summary, title))
-    per_seed = lift[["seed", "group", "metric", "users", "real", "augmented", "lift"]]
+    cols = ["seed", "group", "metric", "users", *ARMS, *LIFTS]
+    per_seed = lift[[c for c in cols if c in lift]]
     body = [f"<h1>{esc(title)}</h1>",
             f"<p>{esc(options.get('description', ''))}</p>",
-            "<h2>Lift (augmented − real only), mean over seeds</h2>", html_table(SUMMARY_HEADER, summary_rows(summary)),
+            f"<p>{esc(CONTROL_NOTE)}</p>",
+            "<h2>Lift, mean over seeds</h2>", html_table(SUMMARY_HEADER, summary_rows(summary)),
             "<h2>Per seed</h2>", _plot(lift), html_table(list(per_seed.columns), per_seed.to_numpy(object).tolist())]  # fmt: skip
     write_text(paths["report.html"], html_page(title, body))
     manifest = {"simrec_augment": 1, "name": folder.name, "options": options,

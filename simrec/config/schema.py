@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -217,6 +217,60 @@ class TasteConfig(Strict):
     iterations: int = Field(10, ge=1, le=100)
     rating_factors: int = Field(8, ge=1, le=256)
     rating_reg: float = Field(0.1, gt=0)
+    rating_model: Literal["als", "stacked"] = Field(
+        "als",
+        description="als: one biased MF; stacked: several biased MFs and side features stacked by gradient boosting "
+        "(fitted out of fold; slower to build, closer to held-out ratings)",
+    )
+    stack_members: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(8, 0.1), (32, 0.15)],
+        description="stacked: (factors, reg) of each biased-MF member",
+    )
+    stack_seeds: int = Field(3, ge=1, le=20, description="stacked: seeds averaged per member (full-data fits)")
+    stack_folds: int = Field(5, ge=2, le=20, description="stacked: folds of the out-of-fold member predictions")
+
+    @model_validator(mode="after")
+    def _check_members(self) -> TasteConfig:
+        if not self.stack_members or any(f < 1 or r <= 0 for f, r in self.stack_members):
+            raise ValueError("stack_members must be a non-empty list of (factors >= 1, reg > 0)")
+        return self
+
+
+class CalibrationConfig(Strict):
+    """Fit the choice model to real behaviour before a run (data sets with a held-out split only).
+
+    Everything is fitted on the *training* split (a validation part carved out of it,
+    or out-of-fold predictions); the held-out split that ``simrec fidelity`` scores
+    is never seen.
+    """
+
+    choice: bool = Field(
+        False,
+        description="fit beta_taste, beta_genre, beta_novelty, beta_popularity and outside_utility by maximum "
+        "likelihood on discrimination lists built from a validation part of training",
+    )
+    ratings: bool = Field(
+        False, description="fit star cut-points on out-of-fold rating predictions (rating_mode becomes 'cuts')"
+    )
+    validation_share: float = Field(0.2, gt=0, lt=1, description="choice: share of each user's training held back")
+    ratio: Literal["1:1", "1:2", "1:3", "1:9", "all"] = Field(
+        "1:1", description="choice: positives:negatives of the lists (all: the four ratios pooled)"
+    )
+    natural_noise: float | None = Field(
+        0.485,
+        ge=0,
+        description="choice: users' own rating inconsistency in stars (re-rating studies: 0.39-0.58); choice_noise "
+        "becomes it divided by the rating model's out-of-fold RMSE (None: keep choice_noise)",
+    )
+    js_budget: float = Field(
+        0.04, ge=0, le=1, description="ratings: most Jensen–Shannon divergence (bits) from the training star shares"
+    )
+
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _sexagesimal(cls, v: Any) -> Any:
+        # YAML 1.1 reads an unquoted 1:2 as the base-60 integer 62.
+        return f"{v // 60}:{v % 60}" if isinstance(v, int) and not isinstance(v, bool) and v > 0 else v
 
 
 class TraitsConfig(Strict):
@@ -257,6 +311,7 @@ class AgentsConfig(Strict):
     traits: TraitsConfig = TraitsConfig()
     memory: MemoryConfig = MemoryConfig()
     item_profiles: bool = Field(True, description="item agents keep evolving profiles shown in prompts")
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 # --- policy ----------------------------------------------------------------------
@@ -274,7 +329,22 @@ class ChoiceParams(Strict):
     position_decay: float = Field(0.08, ge=0, description="log-utility lost per position down the page")
     outside_utility: float = Field(2.4, description="utility of clicking nothing (higher = fewer clicks)")
     rate_probability: float = Field(1.0, ge=0, le=1, description="chance a watched item gets rated")
-    rating_noise: float = Field(0.6, ge=0, description="noise of the rating model (std, z units)")
+    rating_noise: float = Field(
+        0.6, ge=0, description="noise of the rating model (std; z units in 'habit' mode, stars in 'cuts' mode)"
+    )
+    rating_mode: Literal["habit", "cuts"] = Field(
+        "habit",
+        description="habit: score z-scored per user and mapped through the user's own star shares; "
+        "cuts: predicted rating cut at star_cuts (calibration.ratings fits them)",
+    )
+    star_cuts: tuple[float, float, float, float] = Field(
+        (1.5, 2.5, 3.5, 4.5), description="cuts mode: predicted-rating boundaries between 1|2|3|4|5 stars"
+    )
+    choice_noise: float = Field(
+        1.0,
+        ge=0,
+        description="scale of the choice noise (1: the logit's own; below 1 more decisive, 0 deterministic)",
+    )
     exit_base: float = Field(-2.2, description="log-odds of leaving after a page at neutral mood")
     exit_satisfaction: float = Field(1.6, ge=0, description="how much dissatisfaction drives exits")
     exit_fatigue: float = Field(0.9, ge=0, description="how much fatigue drives exits")
@@ -283,6 +353,12 @@ class ChoiceParams(Strict):
     fatigue_per_page: float = Field(0.15, ge=0)
     fatigue_per_watch: float = Field(0.05, ge=0)
     fatigue_recovery: float = Field(0.7, ge=0, le=1, description="share of fatigue gone between steps")
+
+    @model_validator(mode="after")
+    def _check_cuts(self) -> ChoiceParams:
+        if any(b <= a for a, b in zip(self.star_cuts, self.star_cuts[1:])):
+            raise ValueError(f"star_cuts must increase, got {list(self.star_cuts)}")
+        return self
 
 
 class LLMPolicyParams(Strict):

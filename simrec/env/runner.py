@@ -96,7 +96,7 @@ def prepare_run_dir(cfg: ScenarioConfig) -> Path:
 
 
 def write_world(world: World, run_dir: Path) -> None:
-    """Write users (public fields), agents (hidden traits), items, real interactions, graph."""
+    """Write users (public fields), agents (hidden traits), items, real interactions, graph, calibration."""
     write_parquet_atomic(world.population.public_frame(), run_dir / "users.parquet")
     write_parquet_atomic(world.population.hidden_frame(), run_dir / "agents.parquet")
     write_parquet_atomic(world.catalog.to_frame(), run_dir / "items.parquet")
@@ -104,6 +104,8 @@ def write_world(world: World, run_dir: Path) -> None:
     write_parquet_atomic(world.heldout.to_frame(), run_dir / "heldout.parquet")
     (run_dir / "graph").mkdir(exist_ok=True)
     write_parquet_atomic(world.graph.edges_frame(), run_dir / "graph" / "edges-initial.parquet")
+    if world.calibration is not None:
+        write_json_atomic(run_dir / "calibration.json", world.calibration.to_json())
 
 
 def write_social(model: SimModel, run_dir: Path, cfg: ScenarioConfig) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class Fidelity:
         stars: Per mode, ``(simulated, real)`` star distributions over 1..5.
         behaviour: Popularity correlation and pages histogram of the short simulation (empty without one).
         timings: Seconds per phase.
+        calibration: What ``agents.calibration`` fitted (parameters and report), or ``None``.
     """
 
     scorecard: pd.DataFrame
@@ -49,6 +50,7 @@ class Fidelity:
     stars: dict[str, tuple[np.ndarray, np.ndarray]]
     behaviour: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
 
 def _mode_cfg(cfg: ScenarioConfig, mode: str, llm_users: int | None) -> ScenarioConfig:
@@ -101,6 +103,7 @@ def measure_fidelity(
     simulate_steps: int = 0,
     llm_users: int | None = None,
     folder: Path | None = None,
+    world: World | None = None,
 ) -> Fidelity:
     """Measure fidelity of each mode against the held-out split of ``cfg``'s world.
 
@@ -114,6 +117,7 @@ def measure_fidelity(
         simulate_steps: Steps of a short simulation for popularity and session length (0: none).
         llm_users: Cap on LLM-driven users in ``hybrid`` mode (``policy.llm.llm_users``).
         folder: Where LLM modes keep memory stores and the simulation writes (required for those).
+        world: The world of ``cfg`` and ``seed`` if already built (else built here).
     """
     seed = cfg.seed if seed is None else seed
     bad = [m for m in modes if m not in MODES] + [r for r in ratios if r not in RATIOS]
@@ -122,7 +126,7 @@ def measure_fidelity(
         raise ConfigError(f"unknown fidelity option(s) {bad}; modes {MODES}, ratios {tuple(RATIOS)}, negatives {NEGATIVES}")
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    world = build_world(cfg, seed)
+    world = build_world(cfg, seed) if world is None else world
     if len(world.heldout) == 0:
         raise ConfigError("fidelity needs held-out interactions: set environment.data.split (kind random or temporal)")
     timings["build_world"] = time.perf_counter() - t
@@ -171,7 +175,8 @@ def measure_fidelity(
         t = time.perf_counter()
         behaviour = _simulate(cfg.model_copy(update={"seed": seed}), simulate_steps, folder, world)
         timings["simulate"] = time.perf_counter() - t
-    return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings)
+    calibration = world.calibration.to_json() if world.calibration is not None else None
+    return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings, calibration)
 
 
 def run_fidelity(

@@ -61,7 +61,22 @@ def scorecard_markdown(fid: Fidelity, title: str) -> str:
     rows = _behaviour_rows(fid.behaviour)
     if rows:
         parts += ["", "## Simulated behaviour", "", _markdown(pd.DataFrame(rows, columns=["measure", "value"]))]
+    cal = _calibration_rows(fid.calibration)
+    if cal:
+        parts += ["", "## Calibration (fitted on training data only)", "",
+                  _markdown(pd.DataFrame(cal, columns=["parameter", "value"]))]  # fmt: skip
     return "\n".join(parts) + "\n"
+
+
+def _calibration_rows(calibration: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """Fitted parameters and the fit's figures, one row each."""
+    if not calibration:
+        return []
+    rows: list[tuple[str, Any]] = [(k, v if not isinstance(v, list) else ", ".join(f"{x:.3f}" for x in v))
+                                   for k, v in calibration["params"].items()]  # fmt: skip
+    for part, report in calibration["report"].items():
+        rows += [(f"{part}: {k}", v) for k, v in report.items() if isinstance(v, int | float | str)]
+    return rows
 
 
 def _plots(fid: Fidelity) -> list[str]:
@@ -88,7 +103,8 @@ def _plots(fid: Fidelity) -> list[str]:
 
 
 def write_scorecard(fid: Fidelity, folder: Path, cfg: ScenarioConfig, seed: int, options: dict[str, Any]) -> dict[str, Path]:
-    """Write ``scorecard.csv``, ``ratings.csv``, ``scorecard.md``, ``report.html`` and ``manifest.json``."""
+    """Write ``scorecard.csv``, ``ratings.csv``, ``scorecard.md``, ``report.html``, ``manifest.json``
+    and, for calibrated agents, ``calibration.json``."""
     folder = Path(folder)
     title = f"{cfg.name}: fidelity scorecard"
     paths = {"scorecard.csv": folder / "scorecard.csv", "ratings.csv": folder / "ratings.csv",
@@ -102,6 +118,11 @@ def write_scorecard(fid: Fidelity, folder: Path, cfg: ScenarioConfig, seed: int,
     rows = _behaviour_rows(fid.behaviour)
     if rows:
         body += ["<h2>Simulated behaviour</h2>", html_table(["measure", "value"], rows)]
+    cal = _calibration_rows(fid.calibration)
+    if cal:
+        body += ["<h2>Calibration (fitted on training data only)</h2>", html_table(["parameter", "value"], cal)]
+        write_json_atomic(folder / "calibration.json", fid.calibration)
+        paths["calibration.json"] = folder / "calibration.json"
     body += ["<h2>Plots</h2>", *_plots(fid)]
     write_text(paths["report.html"], html_page(title, body))
     manifest = {"simrec_fidelity": 1, "name": folder.name, "seed": seed, "options": options,

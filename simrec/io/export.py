@@ -118,15 +118,33 @@ def simulated_interactions(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def cap_per_user(sim: pd.DataFrame, max_per_user: int | None) -> pd.DataFrame:
+    """Keep at most ``max_per_user`` rows per ``user``: the best rated first, then the earliest.
+
+    Unrated rows (NaN) come after rated ones; the kept rows stay in their input order.
+    """
+    if max_per_user is None or sim.empty:
+        return sim
+    rating = np.nan_to_num(sim["rating"].to_numpy(np.float64), nan=-np.inf)
+    order = np.lexsort((np.arange(len(sim)), -rating, sim["user"].to_numpy()))
+    user = sim["user"].to_numpy()[order]
+    first = np.r_[0, np.flatnonzero(np.diff(user)) + 1]
+    rank = np.arange(len(user)) - np.repeat(first, np.diff(np.r_[first, len(user)]))
+    return sim.iloc[np.sort(order[rank < max_per_user])].reset_index(drop=True)
+
+
 def build_interactions(
-    run_dir: Path, sim_users: np.ndarray | None = None, sim_min_rating: float | None = None
-) -> pd.DataFrame:
+    run_dir: Path, sim_users: np.ndarray | None = None, sim_min_rating: float | None = None,
+    sim_max_per_user: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """The export interaction table of a run: real rows, then simulated rows.
 
     Args:
         run_dir: A complete run folder.
         sim_users: If given, keep only the simulated rows of these user indices.
         sim_min_rating: If given, keep only simulated rows rated at least this.
+        sim_max_per_user: If given, keep at most this many simulated rows per user
+            (after the filters above; see :func:`cap_per_user`).
 
     Returns:
         Columns :data:`EXPORT_COLUMNS`, with raw user and item ids.
@@ -152,6 +170,7 @@ def build_interactions(
         sim = sim.loc[np.isin(sim["user"].to_numpy(), np.asarray(sim_users, np.int64))]
     if sim_min_rating is not None:
         sim = sim.loc[sim["rating"].to_numpy() >= sim_min_rating]
+    sim = cap_per_user(sim, sim_max_per_user)
     frames = []
     for origin, table, source in (("real", real, "train.parquet"), ("sim", sim, EVENTS_DIRNAME)):
         frames.append(
@@ -276,6 +295,7 @@ def export_run(
     out_dir: Path | None = None,
     sim_users: np.ndarray | None = None,
     sim_min_rating: float | None = None,
+    sim_max_per_user: int | None = None,
 ) -> dict[str, list[Path]]:
     """Export a run's interactions (real, then simulated) and tables.
 
@@ -294,6 +314,8 @@ def export_run(
         sim_users: If given, export only the simulated rows of these user indices
             (real rows are always all exported).
         sim_min_rating: If given, export only simulated rows rated at least this.
+        sim_max_per_user: If given, export at most this many simulated rows per user
+            (best rated first, then earliest).
 
     Returns:
         The files written, per format.
@@ -310,7 +332,7 @@ def export_run(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
         )
     run_dir = Path(run_dir)
-    inter = build_interactions(run_dir, sim_users, sim_min_rating)
+    inter = build_interactions(run_dir, sim_users, sim_min_rating, sim_max_per_user)
     dataset = run_dir.resolve().name
     written: dict[str, list[Path]] = {}
     for fmt in dict.fromkeys(formats):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simrec.config.schema import ScenarioConfig, SyntheticData
+from simrec.config.schema import ScenarioConfig, SyntheticData, TasteConfig
 from simrec.core.rng import child_rng
 from simrec.data.load import load_dataset
 from simrec.data.types import Dataset, Interactions
@@ -16,6 +17,9 @@ from simrec.social.graph import SocialGraph
 from simrec.world.catalog import Catalog
 from simrec.world.population import TRAITS, Population, build_population
 from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
+
+if TYPE_CHECKING:
+    from simrec.fidelity.calibrate import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ class World:
         population: Per-user arrays.
         taste: Hidden taste model (never shown to a recommender).
         graph: The social graph.
+        calibration: Choice-model parameters fitted to real behaviour
+            (``agents.calibration``), or ``None``.
     """
 
     dataset: Dataset
@@ -41,6 +47,7 @@ class World:
     population: Population
     taste: TasteModel
     graph: SocialGraph
+    calibration: Calibration | None = None
 
 
 def split_interactions(cfg: ScenarioConfig, inter: Interactions, rng: np.random.Generator) -> tuple[Interactions, Interactions]:
@@ -81,26 +88,57 @@ def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
         seed: Root seed (default: ``cfg.seed``).
     """
     seed = cfg.seed if seed is None else seed
-    data_cfg = cfg.environment.data
-    dataset = load_dataset(data_cfg, child_rng(seed, "world", "data"))
+    dataset = load_dataset(cfg.environment.data, child_rng(seed, "world", "data"))
     train, heldout = split_interactions(cfg, dataset.interactions, child_rng(seed, "world", "split"))
-    taste_cfg = cfg.agents.taste
-    use_latent = taste_cfg.source == "auto" and isinstance(data_cfg, SyntheticData) and bool(dataset.latent)
+    world = assemble_world(cfg, dataset, train, heldout, seed)
+    cal = cfg.agents.calibration
+    if cal.choice or cal.ratings:
+        from simrec.fidelity.calibrate import calibrate
+
+        world.calibration = calibrate(cfg, world, seed)
+    log.info(
+        "world: %d users, %d items, %d train / %d held-out interactions, %d edges",
+        dataset.n_users, dataset.n_items, len(train), len(heldout), world.graph.n_edges,
+    )  # fmt: skip
+    return world
+
+
+def assemble_world(
+    cfg: ScenarioConfig,
+    dataset: Dataset,
+    train: Interactions,
+    heldout: Interactions,
+    seed: int,
+    taste_cfg: TasteConfig | None = None,
+    social: bool = True,
+) -> World:
+    """Taste, population, catalog and graph of ``dataset`` given a train / held-out split.
+
+    Args:
+        cfg: The scenario.
+        dataset: The loaded data set.
+        train: Interactions the world learns from.
+        heldout: Interactions kept for evaluation.
+        seed: Root seed.
+        taste_cfg: Taste settings (default ``cfg.agents.taste``).
+        social: Build the social graph (else an empty one).
+    """
+    taste_cfg = taste_cfg or cfg.agents.taste
+    use_latent = taste_cfg.source == "auto" and isinstance(cfg.environment.data, SyntheticData) and bool(dataset.latent)
     if use_latent:
         taste = taste_from_latent(dataset)
     else:
-        taste = fit_taste(train, dataset.n_users, dataset.n_items, taste_cfg, child_rng(seed, "world", "taste"))
+        taste = fit_taste(train, dataset, taste_cfg, child_rng(seed, "world", "taste"))
     score = taste.rating.predict(train.user, train.item)
     population = build_population(
         dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)
     )
     catalog = Catalog.from_dataset(dataset, train)
-    graph = build_graph(
-        cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"),
-        BuildContext(user_ids=population.user_ids, taste=taste.user_factors),
-    )  # fmt: skip
-    log.info(
-        "world: %d users, %d items, %d train / %d held-out interactions, %d edges",
-        dataset.n_users, dataset.n_items, len(train), len(heldout), graph.n_edges,
-    )  # fmt: skip
+    if social:
+        graph = build_graph(
+            cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"),
+            BuildContext(user_ids=population.user_ids, taste=taste.user_factors),
+        )  # fmt: skip
+    else:
+        graph = SocialGraph.empty(dataset.n_users)
     return World(dataset, train, heldout, catalog, population, taste, graph)

@@ -14,6 +14,7 @@ import numpy as np
 from simrec.config.schema import TasteConfig
 from simrec.core.als import ExplicitModel, explicit_als, implicit_als
 from simrec.data.types import Dataset, Interactions
+from simrec.world.stacked import StackedRatingModel, fit_stacked
 
 
 def _pair_dot(a: np.ndarray, b: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -36,14 +37,17 @@ class TasteModel:
         item_factors: ``[n_items, d]`` interest factors.
         interest_mean: Per-user mean of interest over all items.
         interest_std: Per-user standard deviation of interest over all items.
-        rating: The rating model.
+        rating: The rating model (biased MF, or the stacked model of :mod:`simrec.world.stacked`).
+        rating_oof: Out-of-fold predictions of training ratings and the real ratings
+            (the stacked model provides them; star calibration uses them).
     """
 
     user_factors: np.ndarray
     item_factors: np.ndarray
     interest_mean: np.ndarray
     interest_std: np.ndarray
-    rating: RatingModel
+    rating: RatingModel | StackedRatingModel
+    rating_oof: tuple[np.ndarray, np.ndarray] | None = None
 
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Interest z-scored per user over the catalog (``[n]`` or ``[n, k]``)."""
@@ -63,9 +67,10 @@ class TasteModel:
         return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-8)).astype(np.float32)
 
 
-def _make(user_f: np.ndarray, item_f: np.ndarray, rating: RatingModel) -> TasteModel:
+def _make(user_f: np.ndarray, item_f: np.ndarray, rating: RatingModel | StackedRatingModel,
+          oof: tuple[np.ndarray, np.ndarray] | None = None) -> TasteModel:
     mean, std = TasteModel.catalog_moments(user_f, item_f)
-    return TasteModel(user_f.astype(np.float32), item_f.astype(np.float32), mean, std, rating)
+    return TasteModel(user_f.astype(np.float32), item_f.astype(np.float32), mean, std, rating, oof)
 
 
 def taste_from_latent(dataset: Dataset, users: np.ndarray | None = None) -> TasteModel:
@@ -78,21 +83,27 @@ def taste_from_latent(dataset: Dataset, users: np.ndarray | None = None) -> Tast
     return _make(uf, lat["item_factors"], rating)
 
 
-def fit_taste(train: Interactions, n_users: int, n_items: int, cfg: TasteConfig, rng: np.random.Generator) -> TasteModel:
-    """Fit interest (implicit ALS) and rating (biased ALS) models on training interactions."""
+def fit_taste(
+    train: Interactions, dataset: Dataset, cfg: TasteConfig, rng: np.random.Generator
+) -> TasteModel:
+    """Fit interest (implicit ALS) and rating (biased ALS, or the stacked model) on training interactions."""
+    n_users, n_items = dataset.n_users, dataset.n_items
     matrix = train.matrix(n_users, n_items)
     matrix.data[:] = 1.0
     user_f, item_f = implicit_als(
         matrix, factors=cfg.factors, reg=cfg.reg, alpha=cfg.alpha, iterations=cfg.iterations, rng=rng
     )
     rated = ~np.isnan(train.rating)
-    if rated.any():
-        model = explicit_als(
+    oof = None
+    if cfg.rating_model == "stacked" and rated.any():
+        rating, pred, real = fit_stacked(train, dataset, cfg, int(rng.integers(2**31)))
+        oof = (pred, real)
+    elif rated.any():
+        rating = explicit_als(
             train.user[rated], train.item[rated], train.rating[rated], n_users, n_items,
             factors=cfg.rating_factors, reg=cfg.rating_reg, iterations=15, rng=rng,
         )  # fmt: skip
-        rating = model
     else:
         # No ratings in the data: stars follow interest around a neutral mean.
         rating = RatingModel(3.5, np.zeros(n_users, np.float32), np.zeros(n_items, np.float32), user_f, item_f)
-    return _make(user_f, item_f, rating)
+    return _make(user_f, item_f, rating, oof)

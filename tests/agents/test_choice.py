@@ -144,3 +144,31 @@ def test_friends_pull_adds_beta_social_times_conformity(world_and_cfg) -> None:
     expected = 2.0 * world.population.conformity[users][:, None] * pull
     np.testing.assert_allclose(diff, expected, rtol=1e-5, atol=1e-6)
     assert diff[:, 2].min() > 0 and np.all(diff[:, [0, 1, 3, 4]] == 0)
+
+
+def test_zero_choice_noise_watches_exactly_what_beats_the_outside_option(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg, choice_noise=0.0)
+    users = np.arange(50)
+    items = np.random.default_rng(4).integers(0, world.catalog.n_items, (50, 5))
+    batch = batch_for(world, users, items)
+    dec = policy.decide(batch)
+    expected = policy.utilities(batch) > policy.params.outside_utility
+    np.testing.assert_array_equal(dec.clicks, expected)
+    assert 0 < expected.sum() < expected.size
+
+
+def test_cuts_mode_cuts_the_predicted_rating(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    cuts = (2.0, 3.0, 3.6, 4.2)
+    policy = make_policy(world, cfg, rating_mode="cuts", star_cuts=cuts, rating_noise=0.0)
+    users = np.arange(40)
+    items = np.random.default_rng(5).integers(0, world.catalog.n_items, (40, 4))
+    watched = np.ones(items.shape, bool)
+    watched[:, 3] = False
+    stars = policy.rate(users, items, watched)
+    pred = world.taste.rating.predict(users, items)
+    expected = 1 + (pred[..., None] > np.asarray(cuts, np.float32)).sum(axis=-1)
+    np.testing.assert_array_equal(stars[:, :3], expected[:, :3])
+    assert (stars[:, 3] == 0).all()
+    assert len(np.unique(stars[:, :3])) > 1

@@ -33,12 +33,14 @@ def _norm(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-@pytest.fixture(scope="module", params=[None, 4.0], ids=["all-watches", "min-rating-4"])
+@pytest.fixture(scope="module", params=[(None, None), (4.0, None), (None, 2)],
+                ids=["all-watches", "min-rating-4", "max-2-per-user"])  # fmt: skip
 def augmented(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("aug")
     cfg = small_scenario(tmp, **{"environment.data.split.max_train": 3, "environment.data.split.cold_share": 0.5,
                                  "run.steps": 2})  # fmt: skip
-    aug = augment(cfg, users="cold", cold_max=3, steps=2, min_rating=request.param)
+    min_rating, max_per_user = request.param
+    aug = augment(cfg, users="cold", cold_max=3, steps=2, min_rating=min_rating, max_per_user=max_per_user)
     return aug, export_augmented(aug, tmp / "data"), tmp / "data"
 
 
@@ -51,6 +53,8 @@ def test_synthetic_rows_belong_to_cold_users_only(augmented) -> None:
     assert np.isin(aug.synthetic.user, aug.users).all()
     if aug.min_rating is not None:
         assert (aug.synthetic.rating >= aug.min_rating).all()
+    if aug.max_per_user is not None:
+        assert np.bincount(aug.synthetic.user).max() == aug.max_per_user
 
 
 def test_exports_round_trip(augmented) -> None:

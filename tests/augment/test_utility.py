@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from simrec.augment.utility import ranking_metrics, summarize
 
@@ -34,3 +35,23 @@ def test_summarize_pairs_seeds() -> None:
     half = 4.302652729911275 * diff.std(ddof=1) / np.sqrt(3)
     assert row["lift_ci95"] == pytest.approx(half)
     assert 0 < row["p_value"] < 1
+
+
+def test_summarize_pairs_every_control() -> None:
+    lift = pd.DataFrame({"seed": [1, 2, 3], "group": "cold", "metric": "recall@10", "users": 10,
+                         "real": [0.10, 0.20, 0.30], "augmented": [0.12, 0.23, 0.31],
+                         "control": [0.11, 0.20, 0.32], "control_top": [0.12, 0.22, 0.30],
+                         "popular": [0.2, 0.2, 0.2]})  # fmt: skip
+    row = summarize(lift).iloc[0]
+    assert row["lift_control"] == pytest.approx(np.mean([0.01, 0.03, -0.01]))
+    assert row["lift_top"] == pytest.approx(np.mean([0.0, 0.01, 0.01]))
+    assert row["p_control"] == pytest.approx(stats.ttest_rel(lift["augmented"], lift["control"]).pvalue)
+    assert row["popular"] == pytest.approx(0.2) and 0 < row["p_top"] < 1
+
+
+def test_summarize_without_controls_reports_nan() -> None:
+    lift = pd.DataFrame({"seed": [1, 2], "group": "all", "metric": "ndcg@10", "users": 5,
+                         "real": [0.1, 0.2], "augmented": [0.2, 0.2]})  # fmt: skip
+    row = summarize(lift).iloc[0]
+    assert np.isnan(row["lift_control"]) and np.isnan(row["p_top"]) and np.isnan(row["control"])
+    assert row["lift"] == pytest.approx(0.05)

@@ -80,49 +80,93 @@ class ChoicePolicy:
     def from_world(
         cls, cfg: PolicyConfig, world: World, rng: np.random.Generator, llm: object | None = None
     ) -> ChoicePolicy:
-        """Build from the ``policy:`` block (``policy.choice`` holds the parameters)."""
-        return cls(cfg.choice, world.catalog, world.population, world.taste, rng)
+        """Build from the ``policy:`` block (``policy.choice`` holds the parameters).
+
+        A calibrated world (``agents.calibration``) overrides the parameters it fitted.
+        """
+        params = cfg.choice if world.calibration is None else world.calibration.apply(cfg.choice)
+        return cls(params, world.catalog, world.population, world.taste, rng)
 
     def popularity_z(self) -> np.ndarray:
         """Z-scored log popularity of every item (from the catalog's current counts)."""
         lp = np.log1p(self.catalog.popularity.astype(np.float32))
         return (lp - lp.mean()) / max(float(lp.std()), 1e-6)
 
-    def utilities(self, batch: PageBatch) -> np.ndarray:
-        """``[n, k]`` utilities of the page's items (before choice noise)."""
-        p, pop = self.params, self.population
+    def utility_terms(self, batch: PageBatch) -> dict[str, np.ndarray]:
+        """The ``[n, k]`` terms of the utility, each before its weight.
+
+        Keys: ``taste`` (z-scored interest), ``genre`` (genre affinity),
+        ``novelty`` (−diversity × genre affinity), ``popularity`` (conformity ×
+        z-scored log popularity), ``social`` (conformity × friends' pull; zeros
+        without a social signal), ``fatigue`` (−fatigue) and ``position`` (−position).
+        """
+        pop = self.population
         users, items = batch.users, batch.items
-        k = items.shape[1]
-        u = p.beta_taste * self.taste.affinity(users, items)
+        n, k = items.shape
+        terms = {"taste": self.taste.affinity(users, items).astype(np.float32, copy=False)}
         if self._genre_norm.shape[1]:
             genre = np.einsum("nkg,ng->nk", self._genre_norm[items], pop.genre_affinity[users])
-            u += (p.beta_genre - p.beta_novelty * pop.diversity[users])[:, None] * genre
-        u += (p.beta_popularity * pop.conformity[users])[:, None] * self.popularity_z()[items]
-        if batch.social is not None and p.beta_social:
-            u += (p.beta_social * pop.conformity[users])[:, None] * batch.social
-        u -= (p.beta_fatigue * batch.fatigue)[:, None]
-        u -= p.position_decay * np.arange(k, dtype=np.float32)[None, :]
-        return u.astype(np.float32, copy=False)
+        else:
+            genre = np.zeros((n, k), np.float32)
+        terms["genre"] = genre
+        terms["novelty"] = -pop.diversity[users][:, None] * genre
+        terms["popularity"] = pop.conformity[users][:, None] * self.popularity_z()[items]
+        social = batch.social if batch.social is not None else np.zeros((n, k), np.float32)
+        terms["social"] = pop.conformity[users][:, None] * social
+        terms["fatigue"] = np.broadcast_to(-batch.fatigue[:, None], (n, k))
+        terms["position"] = np.broadcast_to(-np.arange(k, dtype=np.float32)[None, :], (n, k))
+        return terms
+
+    def weights(self) -> dict[str, float]:
+        """The weight of each utility term (keys of :meth:`utility_terms`)."""
+        p = self.params
+        return {"taste": p.beta_taste, "genre": p.beta_genre, "novelty": p.beta_novelty,
+                "popularity": p.beta_popularity, "social": p.beta_social, "fatigue": p.beta_fatigue,
+                "position": p.position_decay}  # fmt: skip
+
+    def utilities(self, batch: PageBatch) -> np.ndarray:
+        """``[n, k]`` utilities of the page's items (before choice noise)."""
+        terms = self.utility_terms(batch)
+        u = np.zeros(batch.items.shape, np.float32)
+        for name, w in self.weights().items():
+            if w:
+                u += np.float32(w) * terms[name]
+        return u
 
     def choose(self, utilities: np.ndarray) -> np.ndarray:
-        """Watched items: multinomial logit without replacement against the outside option."""
+        """Watched items: multinomial logit without replacement against the outside option.
+
+        ``choice_noise`` scales the Gumbel noise (0: watch exactly the items above the outside option).
+        """
         n, k = utilities.shape
-        noise = self.rng.gumbel(size=(n, k + 1)).astype(np.float32)
+        noise = self.rng.gumbel(size=(n, k + 1)).astype(np.float32) * np.float32(self.params.choice_noise)
         outside = self.params.outside_utility + noise[:, k]
         return utilities + noise[:, :k] > outside[:, None]
 
     def rate(self, users: np.ndarray, items: np.ndarray, watched: np.ndarray) -> np.ndarray:
-        """Stars 1..5 for watched items (0 elsewhere), calibrated to each user's history."""
+        """Stars 1..5 for watched items (0 elsewhere).
+
+        ``habit`` mode calibrates to each user's history; ``cuts`` mode cuts the
+        predicted rating (plus ``rating_noise`` stars of noise) at ``star_cuts``.
+        """
         p, pop = self.params, self.population
         n, k = items.shape
         rated = watched & (self.rng.random((n, k)) < p.rate_probability) if p.rate_probability < 1 else watched
-        score = self.taste.rating.predict(users, items)
-        z = (score - pop.score_mean[users][:, None]) / pop.score_std[users][:, None]
-        noise = self.rng.standard_normal((n, k)).astype(np.float32) * p.rating_noise
-        q = ndtr((z + noise) / np.sqrt(1.0 + p.rating_noise**2))
-        cdf = pop.rating_cdf[users][:, None, :4]
-        stars = 1 + (q[:, :, None] > cdf).sum(axis=2)
-        return np.where(rated, stars, 0).astype(np.int8)
+        stars = np.zeros((n, k), np.int8)
+        rows, cols = np.nonzero(rated)
+        if len(rows) == 0:
+            return stars
+        u = users[rows]
+        score = self.taste.rating.predict(u, items[rows, cols])
+        noise = self.rng.standard_normal(len(rows)).astype(np.float32) * p.rating_noise
+        if p.rating_mode == "cuts":
+            s = 1 + (score[:, None] + noise[:, None] > np.asarray(p.star_cuts, np.float32)).sum(axis=1)
+        else:
+            z = (score - pop.score_mean[u]) / pop.score_std[u]
+            q = ndtr((z + noise) / np.sqrt(1.0 + p.rating_noise**2))
+            s = 1 + (q[:, None] > pop.rating_cdf[u, :4]).sum(axis=1)
+        stars[rows, cols] = s
+        return stars
 
     def feel(self, batch: PageBatch, watched: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mood and fatigue after the page."""

@@ -82,7 +82,7 @@ class LLMPolicy:
         self.llm = llm
         self.mind = mind
         self.items = items
-        self.choice = ChoicePolicy(cfg.choice, world.catalog, world.population, world.taste, rng)
+        self.choice = ChoicePolicy.from_world(cfg, world, rng)
         self.template = load_template("page_decision", cfg.llm.prompt_version)
         self.llm_mask = self._pick_llm_users(rng)
         self.texts: list[TextRow] = []
@@ -159,7 +159,7 @@ class LLMPolicy:
         k = batch.items.shape[1]
         page_texts: list[TextRow] = []
         if len(rows):
-            prior = expit(util - self.cfg.choice.outside_utility)
+            prior = expit(util - self.choice.params.outside_utility)
             replies = self.llm.generate(self._requests(batch, rows, prior))
             for r, resp in zip(rows, replies, strict=True):
                 if not resp.ok:
