@@ -338,18 +338,21 @@ def fidelity(
         _fail(exc)
         return
     cols = ["users", "skipped", "accuracy", "precision", "recall", "f1", "picked"]
+    if (table["mode"] != "choice").any():
+        cols += ["llm_users", "accuracy_llm"]
     shown = Table(title="discrimination (Agent4Rec protocol)")
     for c in ["mode", "negatives", "ratio", *cols]:
         shown.add_column(c, justify="left" if c in ("mode", "negatives") else "right")
     for r in table.to_dict("records"):
         shown.add_row(r["mode"], r["negatives"], r["ratio"],
-                      *(str(r[c]) if c in ("users", "skipped") else f"{r[c]:.3f}" for c in cols))  # fmt: skip
+                      *(str(r[c]) if c in ("users", "skipped", "llm_users") else f"{r[c]:.3f}" for c in cols))  # fmt: skip
     out.print(shown)
     rt = Table(title="rating fidelity (held-out rated items)")
-    for c in ("mode", "rmse", "mae", "rated", "JS divergence"):
+    for c in ("mode", "rmse", "mae", "rated", "JS divergence", "rmse (LLM-driven)", "rated (LLM-driven)"):
         rt.add_column(c, justify="left" if c == "mode" else "right")
     for r in table.attrs["ratings"]:
-        rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}")
+        rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}",
+                   f"{r['rmse_llm']:.3f}", str(r["n_rated_llm"]))  # fmt: skip
     out.print(rt)
     out.print(f"scorecard: {Path(table.attrs['folder']) / 'scorecard.md'}")
 

@@ -233,8 +233,8 @@ def fit_choice(cfg: ScenarioConfig, world: World, seed: int) -> tuple[dict[str, 
         batch = PageBatch(step=0, page=0, users=part.users, items=part.items,
                           satisfaction=np.zeros(n, np.float32), fatigue=np.zeros(n, np.float32))  # fmt: skip
         terms = policy.utility_terms(batch)
-        for t in cols:
-            cols[t].append(np.asarray(terms[t]).ravel())
+        for t, values in cols.items():
+            values.append(np.asarray(terms[t]).ravel())
     flat = {t: np.concatenate(v) for t, v in cols.items()}
     labels = np.concatenate([part.labels.ravel() for part in parts])
     offset = cfg.policy.choice.position_decay * flat["position"]

@@ -79,14 +79,25 @@ def choice_heldout_stars(
     return stars, h.rating[rated]
 
 
-def protocol_heldout_stars(world: World, lists: ProtocolLists, decisions: Decisions) -> tuple[np.ndarray, np.ndarray]:
-    """Stars the agent gave, during the protocol, to held-out positives it watched, with the real stars."""
+def protocol_heldout_stars(
+    world: World, lists: ProtocolLists, decisions: Decisions, user_mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stars the agent gave, during the protocol, to held-out positives it watched, with the real stars.
+
+    Args:
+        world: The world.
+        lists: The protocol lists.
+        decisions: The agents' decisions on them.
+        user_mask: ``[n_users]`` bool; only these users' stars (``None``: everyone's).
+    """
     h = world.heldout
     n_items = world.dataset.n_items
     keys = h.user.astype(np.int64) * n_items + h.item
     order = np.argsort(keys, kind="stable")
     skeys, srating = keys[order], h.rating[order]
     rated = lists.labels & (decisions.ratings > 0)
+    if user_mask is not None:
+        rated &= np.asarray(user_mask, bool)[lists.users][:, None]
     rows, cols = np.nonzero(rated)
     q = lists.users[rows] * n_items + lists.items[rows, cols]
     pos = np.minimum(np.searchsorted(skeys, q), max(len(skeys) - 1, 0))

@@ -150,21 +150,29 @@ def measure_fidelity(
                              **s.means(), "llm_users": int(llm_rows.sum()),
                              "llm_fallbacks": int((dec.sources() == _FALLBACK_CODE).sum()),
                              "accuracy_llm": float(s.accuracy[llm_rows].mean()) if llm_rows.any() else float("nan")})  # fmt: skip
-                if mode != "choice":
-                    a, b = rf.protocol_heldout_stars(world, lst, dec)
+                if mode != "choice":  # LLM-driven users rate what they watched during the protocol
+                    a, b = rf.protocol_heldout_stars(world, lst, dec, holder.policy.llm_mask)
                     sim_stars.append(a)
                     real_stars.append(b)
-            if mode == "choice":
-                evaluated = None if users is None else np.concatenate([lst.users for lst in lists.values()])
-                a, b = rf.choice_heldout_stars(holder.policy, world, evaluated)
-                sim_stars, real_stars = [a], [b]
+            llm_part = (np.concatenate(sim_stars), np.concatenate(real_stars)) if sim_stars else None
+            # Choice-driven users rate every held-out rated item they have, in every mode.
+            evaluated = np.arange(world.population.n_users) if users is None else np.unique(
+                np.concatenate([lst.users for lst in lists.values()]))  # fmt: skip
+            if mode != "choice":
+                evaluated = evaluated[~holder.policy.llm_mask[evaluated]]
+            choice = holder.policy if mode == "choice" else holder.policy.choice
+            a, b = rf.choice_heldout_stars(choice, world, evaluated)
+            sim_stars.append(a)
+            real_stars.append(b)
         finally:
             holder.close()
         sim, real = np.concatenate(sim_stars), np.concatenate(real_stars)
+        llm_errors = rf.rating_errors(*llm_part) if llm_part is not None else rf.rating_errors(np.zeros(0), np.zeros(0))
         p, q = rf.star_distribution(sim), rf.star_distribution(real)
         stars[mode] = (p, q)
         js = (rf.js_divergence(p, q), rf.js_distance(p, q)) if p.sum() and q.sum() else (float("nan"),) * 2
         rating_rows.append({"mode": mode, **rf.rating_errors(sim, real), "js_divergence": js[0], "js_distance": js[1],
+                            **{f"{k}_llm": v for k, v in llm_errors.items()},
                             **{f"sim_{k}star": float(v) for k, v in enumerate(p, 1)},
                             **{f"real_{k}star": float(v) for k, v in enumerate(q, 1)}})  # fmt: skip
         timings[f"mode_{mode}"] = time.perf_counter() - t

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from simrec.fidelity.scorecard import Fidelity
 
 _SCORE_COLS = ["mode", "negatives", "ratio", "users", "skipped", "accuracy", "precision", "recall", "f1", "picked"]
-_RATING_COLS = ["mode", "rmse", "mae", "n_rated", "js_divergence", "js_distance"]
+_RATING_COLS = ["mode", "rmse", "mae", "n_rated", "js_divergence", "js_distance", "rmse_llm", "n_rated_llm"]
 
 
 def fidelity_dir(cfg: ScenarioConfig) -> Path:

@@ -43,7 +43,7 @@ _MAX_CATEGORIES = 64
 _ID_COLUMNS = ("user_id", "item_id")
 
 
-def _booster(seed: int):  # noqa: ANN202 - sklearn type
+def _booster(seed: int):  # -> HistGradientBoostingRegressor
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     return HistGradientBoostingRegressor(

@@ -16,11 +16,15 @@ of utility ``outside_utility``. Picking items one after another by multinomial
 logit *without replacement* until the outside option wins is the same as
 ranking by ``u + Gumbel`` noise and keeping everything above the outside
 option's perturbed utility (the Gumbel-top-k view of Plackett–Luce), which is
-what we compute in one shot.
+what we compute in one shot. ``choice_noise`` scales the Gumbel noise (0: watch
+exactly the items above the outside option); calibration
+(:mod:`simrec.fidelity.calibrate`) may fit the weights and set it.
 
 Rating: the hidden rating score is z-scored against the scores of the user's
 own training items, noised, and mapped through the user's own rating
-distribution, so each user keeps their habits (a harsh rater stays harsh).
+distribution, so each user keeps their habits (a harsh rater stays harsh)
+(``rating_mode: habit``); or the predicted rating is cut at four ``star_cuts``
+(``rating_mode: cuts``).
 
 Leaving: after each page the mood is an exponential moving average of how the
 watched items compared with the user's usual rating (a page with nothing worth
@@ -142,6 +146,11 @@ class ChoicePolicy:
         noise = self.rng.gumbel(size=(n, k + 1)).astype(np.float32) * np.float32(self.params.choice_noise)
         outside = self.params.outside_utility + noise[:, k]
         return utilities + noise[:, :k] > outside[:, None]
+
+    def watch_probability(self, utilities: np.ndarray) -> np.ndarray:
+        """Each item's marginal chance of being watched: ``σ((u − outside) / choice_noise)``."""
+        scale = max(self.params.choice_noise, 1e-3)
+        return expit((utilities - self.params.outside_utility) / scale)
 
     def rate(self, users: np.ndarray, items: np.ndarray, watched: np.ndarray) -> np.ndarray:
         """Stars 1..5 for watched items (0 elsewhere).

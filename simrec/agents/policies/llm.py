@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import expit
 
 from simrec.agents.items import ItemFeedback, ItemProfiles
 from simrec.agents.mind import IMPORTANCE, Mind
@@ -159,7 +158,7 @@ class LLMPolicy:
         k = batch.items.shape[1]
         page_texts: list[TextRow] = []
         if len(rows):
-            prior = expit(util - self.choice.params.outside_utility)
+            prior = self.choice.watch_probability(util)
             replies = self.llm.generate(self._requests(batch, rows, prior))
             for r, resp in zip(rows, replies, strict=True):
                 if not resp.ok:
