@@ -348,12 +348,17 @@ def fidelity(
                       *(str(r[c]) if c in ("users", "skipped", "llm_users") else f"{r[c]:.3f}" for c in cols))  # fmt: skip
     out.print(shown)
     rt = Table(title="rating fidelity (held-out rated items)")
-    for c in ("mode", "rmse", "mae", "rated", "JS divergence", "rmse (LLM-driven)", "rated (LLM-driven)"):
+    llm = (table["mode"] != "choice").any()
+    for c in ("mode", "rmse", "mae", "rated", "JS divergence", *(("rmse (LLM-driven)", "rated (LLM-driven)") if llm else ())):
         rt.add_column(c, justify="left" if c == "mode" else "right")
     for r in table.attrs["ratings"]:
-        rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}",
-                   f"{r['rmse_llm']:.3f}", str(r["n_rated_llm"]))  # fmt: skip
+        extra = (f"{r['rmse_llm']:.3f}", str(r["n_rated_llm"])) if llm else ()
+        rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}", *extra)
     out.print(rt)
+    if table.attrs.get("calibration"):
+        fitted = table.attrs["calibration"]["params"]
+        out.print("calibrated on training data: " + ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in fitted.items() if not isinstance(v, list)))  # fmt: skip
     out.print(f"scorecard: {Path(table.attrs['folder']) / 'scorecard.md'}")
 
 

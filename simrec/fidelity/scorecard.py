@@ -203,7 +203,8 @@ def run_fidelity(
 
     Returns:
         The discrimination scorecard; ``attrs["folder"]`` is the output folder and
-        ``attrs["ratings"]`` the per-mode rating table (as records).
+        ``attrs["ratings"]`` the per-mode rating table (as records), ``attrs["calibration"]``
+        what calibration fitted (or ``None``).
     """
     from simrec.fidelity.writers import fidelity_dir, write_scorecard
 
@@ -218,4 +219,5 @@ def run_fidelity(
     table = fid.scorecard.copy()
     table.attrs["folder"] = str(folder)
     table.attrs["ratings"] = fid.ratings.to_dict("records")
+    table.attrs["calibration"] = fid.calibration
     return table
