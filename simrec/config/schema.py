@@ -9,13 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, SecretStr, Tag, model_validator
 
+# The agents and social blocks live in their own modules; re-exported here.
+from simrec.config.agents import (
+    AgentsConfig,
+    CalibrationConfig,
+    MemoryConfig,
+    TasteConfig,
+    TraitsConfig,
+)
+from simrec.config.base import Strict
+from simrec.config.social import (
+    SeedShareConfig,
+    SocialConfig,
+    SocialDynamicsConfig,
+    SocialMetricsConfig,
+)
 
-class Strict(BaseModel):
-    """Base of all config models: unknown keys are rejected, values validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+__all__ = [
+    "AgentsConfig", "CalibrationConfig", "ChoiceParams", "DataConfig", "EnvironmentConfig", "FileData",
+    "LLMBudgetConfig", "LLMCacheConfig", "LLMConfig", "LLMPolicyParams", "LLMPricesConfig", "MemoryConfig",
+    "MovieLensData", "PolicyConfig", "RecommenderConfig", "RunConfig", "ScenarioConfig", "SeedShareConfig",
+    "SocialConfig", "SocialDynamicsConfig", "SocialMetricsConfig", "SplitConfig", "Strict", "SyntheticData",
+    "TasteConfig", "TraitsConfig",
+]  # fmt: skip
 
 
 # --- environment: data -------------------------------------------------------
@@ -100,96 +118,6 @@ DataConfig = Annotated[
 ]
 
 
-class SocialDynamicsConfig(Strict):
-    """How the graph lives during a run: shares, influence, trust, follow and unfollow."""
-
-    enabled: bool = Field(True, description="run the socialize phase (off: a static graph)")
-    share_rate: float = Field(0.05, ge=0, le=1, description="chance an average user shares an item they liked")
-    like_threshold: int = Field(4, ge=1, le=5, description="stars at which an item counts as liked")
-    dislike_threshold: int = Field(2, ge=1, le=5, description="stars at or below which a share disappoints")
-    slot_position: int = Field(0, ge=-1, description="position of the social slot on a session's first page (-1: none)")
-    inbox_ttl: int = Field(3, ge=1, description="steps a share waits in a follower's inbox")
-    influence_window: int = Field(3, ge=1, description="steps a friend's like keeps pulling on choices")
-    influence_decay: float = Field(0.6, gt=0, le=1, description="weight of a like per step of age")
-    trust_init: float = Field(0.5, ge=0, le=1, description="trust in a new tie")
-    trust_up: float = Field(0.2, ge=0, le=1, description="share of the gap to 1 gained when a share is liked")
-    trust_down: float = Field(0.25, ge=0, le=1, description="share of trust lost when a share is disliked")
-    trust_skip: float = Field(0.05, ge=0, le=1, description="share of trust lost when a share is ignored")
-    unfollow_after: int = Field(3, ge=1, description="disappointing shares in a row before a tie may be dropped")
-    unfollow_rate: float = Field(0.5, ge=0, le=1, description="chance to drop a tie that reached unfollow_after")
-    follow_upstream: float = Field(0.3, ge=0, le=1, description="chance to follow the original sharer of a liked re-share")
-    follow_rate: float = Field(0.02, ge=0, le=1, description="chance per session to consider a friend of a friend")
-    follow_similarity: float = Field(0.0, ge=-1, le=1, description="minimum taste similarity to follow someone")
-    profile_rate: float = Field(0.1, gt=0, le=1, description="EMA rate of a user's expressed taste (liked genres)")
-    share_memory: bool = Field(True, description="LLM-driven followers remember shares they received")
-
-
-class SocialMetricsConfig(Strict):
-    """Social metrics and graph snapshots."""
-
-    every: int = Field(1, ge=0, description="graph metrics every N steps (0: never)")
-    community_every: int = Field(
-        1, ge=0, description="Louvain community modularity every N steps (0: at the end only); slow on big graphs"
-    )
-    community_method: Literal["auto", "louvain", "label_propagation"] = Field(
-        "auto", description="auto: Louvain up to 200,000 arcs, else label propagation (Louvain takes minutes there)"
-    )
-    taste_groups: int = Field(8, ge=2, le=256, description="taste groups (k-means of hidden taste) for assortativity")
-    snapshot_every: int = Field(0, ge=0, description="edge-list snapshot every N steps (0: initial and final only)")
-    graphml: bool = Field(True, description="write graph/final.graphml at the end")
-
-
-class SeedShareConfig(Strict):
-    """Shares planted at the start of a step (e.g. one item seeded to a few users to watch it spread)."""
-
-    item: int | Literal["most_popular", "random"] = Field(
-        "most_popular", description="raw item id, or how to pick one"
-    )
-    users: int = Field(5, ge=1, description="how many users share it")
-    pick: Literal["hubs", "random"] = Field("hubs", description="hubs: the most-followed users")
-    step: int = Field(1, ge=1, description="the step at whose start they share it")
-
-
-SOCIAL_BUILDERS = ("none", "edge_list", "barabasi_albert", "watts_strogatz", "sbm")
-
-
-class SocialConfig(Strict):
-    """The social graph: its builder (registered name or ``package.module:function``) and dynamics."""
-
-    builder: str = Field("none", description="none | edge_list | barabasi_albert | watts_strogatz | sbm | pkg.mod:fn")
-    directed: bool = Field(False, description="a follow graph (True) or a friendship graph")
-    reciprocity: float = Field(
-        0.5, ge=0, le=1, description="directed graphs from undirected generators: chance a tie is mutual"
-    )
-    k: int = Field(6, ge=2, description="watts_strogatz: neighbours per node")
-    p: float = Field(0.1, ge=0.0, le=1.0, description="watts_strogatz: rewiring probability")
-    m: int = Field(3, ge=1, description="barabasi_albert: edges per new node")
-    blocks: int = Field(8, ge=1, description="sbm: blocks (taste groups)")
-    mean_degree: float = Field(10.0, gt=0, description="sbm: expected ties per user")
-    homophily: float = Field(0.8, ge=0, le=1, description="sbm: share of a user's ties inside their taste block")
-    path: Path | None = Field(None, description="edge_list: CSV/TSV/Parquet file of ties")
-    source_col: str = "source"
-    target_col: str = "target"
-    ids: Literal["raw", "index"] = Field("raw", description="edge_list: raw user ids of the data, or 0-based indices")
-    params: dict[str, Any] = Field(default_factory=dict, description="parameters of a plug-in builder")
-    dynamics: SocialDynamicsConfig = SocialDynamicsConfig()
-    metrics: SocialMetricsConfig = SocialMetricsConfig()
-    seed_shares: list[SeedShareConfig] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _check(self) -> SocialConfig:
-        if self.builder not in SOCIAL_BUILDERS and ":" not in self.builder:
-            raise ValueError(
-                f"unknown social builder '{self.builder}'; choose one of {', '.join(SOCIAL_BUILDERS)} "
-                "or give 'package.module:function'"
-            )
-        if self.builder == "edge_list" and self.path is None:
-            raise ValueError("social.builder 'edge_list' needs social.path (a CSV, TSV or Parquet file of ties)")
-        if self.dynamics.dislike_threshold >= self.dynamics.like_threshold:
-            raise ValueError("social.dynamics.dislike_threshold must be below like_threshold")
-        return self
-
-
 class EnvironmentConfig(Strict):
     """The platform: catalog and users' data source, page layout, session rules, graph."""
 
@@ -200,118 +128,6 @@ class EnvironmentConfig(Strict):
     pages_per_session: int = Field(5, ge=1, le=100)
     step_seconds: int = Field(86400, ge=1, description="simulated time per step (timestamps)")
     social: SocialConfig = SocialConfig()
-
-
-# --- agents --------------------------------------------------------------------
-
-
-class TasteConfig(Strict):
-    """How hidden user taste is derived from training interactions."""
-
-    source: Literal["auto", "fit"] = Field(
-        "auto", description="auto: a synthetic world's ground truth, else fit on training data"
-    )
-    factors: int = Field(16, ge=2, le=256)
-    reg: float = Field(0.05, gt=0)
-    alpha: float = Field(10.0, gt=0)
-    iterations: int = Field(10, ge=1, le=100)
-    rating_factors: int = Field(8, ge=1, le=256)
-    rating_reg: float = Field(0.1, gt=0)
-    rating_model: Literal["als", "stacked"] = Field(
-        "als",
-        description="als: one biased MF; stacked: several biased MFs and side features stacked by gradient boosting "
-        "(fitted out of fold; slower to build, closer to held-out ratings)",
-    )
-    stack_members: list[tuple[int, float]] = Field(
-        default_factory=lambda: [(8, 0.1), (32, 0.15)],
-        description="stacked: (factors, reg) of each biased-MF member",
-    )
-    stack_seeds: int = Field(3, ge=1, le=20, description="stacked: seeds averaged per member (full-data fits)")
-    stack_folds: int = Field(5, ge=2, le=20, description="stacked: folds of the out-of-fold member predictions")
-
-    @model_validator(mode="after")
-    def _check_members(self) -> TasteConfig:
-        if not self.stack_members or any(f < 1 or r <= 0 for f, r in self.stack_members):
-            raise ValueError("stack_members must be a non-empty list of (factors >= 1, reg > 0)")
-        return self
-
-
-class CalibrationConfig(Strict):
-    """Fit the choice model to real behaviour before a run (data sets with a held-out split only).
-
-    Everything is fitted on the *training* split (a validation part carved out of it,
-    or out-of-fold predictions); the held-out split that ``simrec fidelity`` scores
-    is never seen.
-    """
-
-    choice: bool = Field(
-        False,
-        description="fit beta_taste, beta_genre, beta_novelty, beta_popularity and outside_utility by maximum "
-        "likelihood on discrimination lists built from a validation part of training",
-    )
-    ratings: bool = Field(
-        False, description="fit star cut-points on out-of-fold rating predictions (rating_mode becomes 'cuts')"
-    )
-    validation_share: float = Field(0.2, gt=0, lt=1, description="choice: share of each user's training held back")
-    ratio: Literal["1:1", "1:2", "1:3", "1:9", "all"] = Field(
-        "1:1", description="choice: positives:negatives of the lists (all: the four ratios pooled)"
-    )
-    natural_noise: float | None = Field(
-        0.485,
-        ge=0,
-        description="choice: users' own rating inconsistency in stars (re-rating studies: 0.39-0.58); choice_noise "
-        "becomes it divided by the rating model's out-of-fold RMSE (None: keep choice_noise)",
-    )
-    js_budget: float = Field(
-        0.04, ge=0, le=1, description="ratings: most Jensen–Shannon divergence (bits) from the training star shares"
-    )
-
-    @field_validator("ratio", mode="before")
-    @classmethod
-    def _sexagesimal(cls, v: Any) -> Any:
-        # YAML 1.1 reads an unquoted 1:2 as the base-60 integer 62.
-        return f"{v // 60}:{v % 60}" if isinstance(v, int) and not isinstance(v, bool) and v > 0 else v
-
-
-class TraitsConfig(Strict):
-    """How much of each trait comes from data versus seeded random variation."""
-
-    from_data: float = Field(0.7, ge=0.0, le=1.0, description="weight of the data-derived value")
-    activity_range: tuple[float, float] = (0.3, 1.0)
-
-    @model_validator(mode="after")
-    def _check_range(self) -> TraitsConfig:
-        lo, hi = self.activity_range
-        if not 0.0 < lo <= hi <= 1.0:
-            raise ValueError("activity_range must satisfy 0 < low <= high <= 1")
-        return self
-
-
-class MemoryConfig(Strict):
-    """Episodic memory of LLM-driven agents."""
-
-    store: Literal["chroma", "memory"] = Field("chroma", description="chroma (real, in-process) or memory (fake)")
-    persistent: bool = Field(True, description="chroma: PersistentClient under <run>/memory (else ephemeral)")
-    embedder: Literal["hashing", "minilm", "ollama", "openai"] = Field(
-        "hashing", description="minilm: all-MiniLM-L6-v2 offline; ollama/openai: the llm block's server"
-    )
-    embed_model: str | None = Field(None, description="ollama/openai embedder: the embedding model's name")
-    dim: int = Field(256, ge=16, le=4096, description="hashing embedder dimension")
-    k: int = Field(3, ge=0, le=20, description="memories retrieved per decision")
-    recency_decay: float = Field(0.95, gt=0, le=1, description="recency factor per step")
-    reflect_every: int = Field(12, ge=0, description="reflect after this many new memories (0: never)")
-
-
-class AgentsConfig(Strict):
-    """The user population: taste model, traits, memory, item agents."""
-
-    name: str = "agents"
-    description: str = ""
-    taste: TasteConfig = TasteConfig()
-    traits: TraitsConfig = TraitsConfig()
-    memory: MemoryConfig = MemoryConfig()
-    item_profiles: bool = Field(True, description="item agents keep evolving profiles shown in prompts")
-    calibration: CalibrationConfig = CalibrationConfig()
 
 
 # --- policy ----------------------------------------------------------------------
