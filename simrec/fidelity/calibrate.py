@@ -106,14 +106,9 @@ def fit_logit(terms: dict[str, np.ndarray], offset: np.ndarray, labels: np.ndarr
         grad = -(x * (sign * expit(-z))[:, None]).sum(axis=0) + 2 * _RIDGE * len(z) * theta
         return float(-log_expit(z).sum() + _RIDGE * len(z) * theta @ theta), grad
 
-    res = minimize(nll, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B")
-    theta = res.x
-    return {n: float(v) for n, v in zip(names, theta[:-1])}, float(theta[-1]), -float(nll(theta)[0]) / len(off)
-
-
-def _star_shares(stars: np.ndarray) -> np.ndarray:
-    counts = np.bincount(stars, minlength=6)[1:6].astype(float)
-    return counts / max(counts.sum(), 1.0)
+    theta = minimize(nll, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
+    loglik = float(log_expit(sign * (x @ theta + off)).mean())
+    return {n: float(v) for n, v in zip(names, theta[:-1], strict=True)}, float(theta[-1]), loglik
 
 
 def fit_star_cuts(
@@ -136,12 +131,12 @@ def fit_star_cuts(
     Returns:
         Four increasing cut-points and the fit's RMSE and JS divergence.
     """
-    from simrec.fidelity.ratings import js_divergence
+    from simrec.fidelity.ratings import js_divergence, star_distribution
 
     order = np.argsort(predicted, kind="stable")
     pred, y = np.asarray(predicted, float)[order], np.asarray(real, float)[order]
     n = len(y)
-    target = _star_shares(np.rint(y).astype(np.int64))
+    target = star_distribution(y)
     c1, c2 = np.concatenate([[0.0], np.cumsum(y)]), np.concatenate([[0.0], np.cumsum(y * y)])
     # candidate split positions: star k+1 starts at sorted index i (distinct predictions only)
     cand = np.unique(np.concatenate([[0, n], np.searchsorted(pred, np.quantile(pred, np.linspace(0, 1, grid + 1)))]))
