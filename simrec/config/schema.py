@@ -21,6 +21,7 @@ from simrec.config.agents import (
 )
 from simrec.config.base import Strict
 from simrec.config.social import (
+    SOCIAL_BUILDERS,
     SeedShareConfig,
     SocialConfig,
     SocialDynamicsConfig,
@@ -28,11 +29,33 @@ from simrec.config.social import (
 )
 
 __all__ = [
-    "AgentsConfig", "CalibrationConfig", "ChoiceParams", "DataConfig", "EnvironmentConfig", "FileData",
-    "LLMBudgetConfig", "LLMCacheConfig", "LLMConfig", "LLMPolicyParams", "LLMPricesConfig", "MemoryConfig",
-    "MovieLensData", "PolicyConfig", "RecommenderConfig", "RunConfig", "ScenarioConfig", "SeedShareConfig",
-    "SocialConfig", "SocialDynamicsConfig", "SocialMetricsConfig", "SplitConfig", "Strict", "SyntheticData",
-    "TasteConfig", "TraitsConfig",
+    "SOCIAL_BUILDERS",
+    "AgentsConfig",
+    "CalibrationConfig",
+    "ChoiceParams",
+    "DataConfig",
+    "EnvironmentConfig",
+    "FileData",
+    "LLMBudgetConfig",
+    "LLMCacheConfig",
+    "LLMConfig",
+    "LLMPolicyParams",
+    "LLMPricesConfig",
+    "MemoryConfig",
+    "MovieLensData",
+    "PolicyConfig",
+    "RecommenderConfig",
+    "RunConfig",
+    "ScenarioConfig",
+    "SeedShareConfig",
+    "SocialConfig",
+    "SocialDynamicsConfig",
+    "SocialMetricsConfig",
+    "SplitConfig",
+    "Strict",
+    "SyntheticData",
+    "TasteConfig",
+    "TraitsConfig",
 ]  # fmt: skip
 
 
