@@ -26,7 +26,7 @@ prediction drops from 0.918 (one biased MF) to about 0.895.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -188,14 +188,14 @@ def fit_stacked(
                 for m, (f, r) in enumerate(cfg.stack_members)]  # fmt: skip
 
     fold = child_rng(seed, "stacked", "folds").integers(0, cfg.stack_folds, len(y))
-    shell = StackedRatingModel([], None, _Stats.fit(u, i, y, n_users, n_items, genres), genres, user_attrs, item_attrs)
+    model = StackedRatingModel([], None, _Stats.fit(u, i, y, n_users, n_items, genres), genres, user_attrs, item_attrs)
     oof = None
     for k in range(cfg.stack_folds):
         fit, out = fold != k, fold == k
         members = fit_members(u[fit], i[fit], y[fit], f"fold{k}", 1)
         preds = np.column_stack([fits[0].predict(u[out], i[out]) for fits in members])
-        shell.stats = _Stats.fit(u[fit], i[fit], y[fit], n_users, n_items, genres)
-        feats = shell._features(u[out], i[out], preds)
+        in_fold = replace(model, stats=_Stats.fit(u[fit], i[fit], y[fit], n_users, n_items, genres))
+        feats = in_fold._features(u[out], i[out], preds)
         if oof is None:
             oof = np.empty((len(y), feats.shape[1]))
         oof[out] = feats
@@ -204,12 +204,9 @@ def fit_stacked(
     cat[:n_ucat] = True
     cat[user_attrs.shape[1] : user_attrs.shape[1] + n_icat] = True
     booster = _booster(seed % (2**31)).set_params(categorical_features=cat)
-    stack_oof = cross_val_predict(booster, oof, y, groups=None, cv=_folds(fold, cfg.stack_folds))
-    booster.fit(oof, y)
-    model = StackedRatingModel(
-        fit_members(u, i, y, "full", cfg.stack_seeds), booster,
-        _Stats.fit(u, i, y, n_users, n_items, genres), genres, user_attrs, item_attrs,
-    )  # fmt: skip
+    stack_oof = cross_val_predict(booster, oof, y, cv=_folds(fold, cfg.stack_folds))
+    model.booster = booster.fit(oof, y)
+    model.members = fit_members(u, i, y, "full", cfg.stack_seeds)
     return model, stack_oof, y
 
 
