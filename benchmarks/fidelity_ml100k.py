@@ -31,7 +31,7 @@ import pandas as pd
 from simrec.agents.policies.choice import ChoicePolicy
 from simrec.config import load_scenario
 from simrec.fidelity import ratings as rf
-from simrec.fidelity.calibrate import fit_star_cuts
+from simrec.fidelity.calibrate import calibrate_world, fit_star_cuts
 from simrec.fidelity.protocol import build_lists, run_protocol, score_choices
 from simrec.fidelity.scorecard import measure_fidelity
 from simrec.world.build import build_world
@@ -102,7 +102,7 @@ def main() -> None:
 
         cfg = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", over)
         start = time.perf_counter()
-        world = build_world(cfg)
+        world = calibrate_world(cfg, build_world(cfg))
         print(f"\ncalibrated world built in {time.perf_counter() - start:.1f} s; fitted: "
               + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in world.calibration.params.items()))  # fmt: skip
         start = time.perf_counter()

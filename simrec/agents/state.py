@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrec.config.schema import ChoiceParams
-from simrec.world.population import Population
 
 
 @dataclass
@@ -39,14 +38,19 @@ class UserState:
             last_step=np.full(n_users, -1, np.int32),
         )
 
-    def start_sessions(self, population: Population, rng: np.random.Generator) -> np.ndarray:
+    def start_sessions(self, activity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Who opens the platform this step: chance = activity, lowered by a bad mood.
 
+        Args:
+            activity: ``[n]`` each row's daily chance of a session in a good mood
+                (:attr:`Population.activity <simrec.world.population.Population.activity>`).
+            rng: The generator to draw from (one draw per row).
+
         Returns:
-            Sorted user indices starting a session.
+            Sorted row indices starting a session.
         """
         mood_factor = np.clip(1.0 + 0.6 * self.satisfaction, 0.2, 1.0)
-        p = population.activity * mood_factor
+        p = activity * mood_factor
         return np.nonzero(rng.random(len(p)) < p)[0]
 
     def recover(self, params: ChoiceParams) -> None:

@@ -6,22 +6,32 @@ how a person (or a notebook) looks at one user or item.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mesa
+import numpy as np
 
 from simrec.world.population import TRAITS
 
 if TYPE_CHECKING:
-    from simrec.env.model import SimModel
+    from simrec.agents.state import UserState
+    from simrec.world.build import World
+
+
+class SimulationView(Protocol):
+    """What a handle reads of its model (:class:`~simrec.env.model.SimModel` is one)."""
+
+    world: World
+    state: UserState
+    popularity: np.ndarray
 
 
 class UserAgent(mesa.Agent):
     """One simulated user (index ``index`` into the population arrays)."""
 
-    model: SimModel
+    model: SimulationView
 
-    def __init__(self, model: SimModel, index: int) -> None:
+    def __init__(self, model: SimulationView, index: int) -> None:
         super().__init__(model)
         self.index = int(index)
 
@@ -53,9 +63,9 @@ class UserAgent(mesa.Agent):
 class ItemAgent(mesa.Agent):
     """One catalog item (index ``index`` into the catalog arrays)."""
 
-    model: SimModel
+    model: SimulationView
 
-    def __init__(self, model: SimModel, index: int) -> None:
+    def __init__(self, model: SimulationView, index: int) -> None:
         super().__init__(model)
         self.index = int(index)
 
@@ -66,8 +76,8 @@ class ItemAgent(mesa.Agent):
 
     @property
     def popularity(self) -> float:
-        """Training plus simulated interaction count."""
-        return float(self.model.world.catalog.popularity[self.index])
+        """Training plus simulated interaction count (as the platform sees it now)."""
+        return float(self.model.popularity[self.index])
 
     def __repr__(self) -> str:
         return f"ItemAgent(index={self.index}, title={self.title!r})"

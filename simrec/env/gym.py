@@ -29,29 +29,32 @@ Rules the agent plays by:
   does not return within ``max_days`` and is truncated when ``sessions``
   sessions are done and the user would return.
 * The choice model with the scenario's ``policy.choice`` parameters decides,
-  whatever ``policy.name`` says (LLM policies are not run here).
-* All randomness comes from ``self.np_random``; the catalog's popularity is
-  frozen at the training counts, so episodes are independent and a seed plus
-  an action sequence fixes the whole trajectory. No social graph is used.
+  whatever ``policy.name`` says (LLM policies are not run here). Pages are
+  played by the same session engine as in a run
+  (:class:`~simrec.env.session.SessionEngine`).
+* All randomness comes from ``self.np_random`` (the policy draws from it too);
+  the platform's popularity stays at the training counts, so episodes are
+  independent and a seed plus an action sequence fixes the whole trajectory.
+  No social graph is used.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar, Literal
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from simrec.agents.policies.base import PageBatch
 from simrec.agents.policies.choice import ChoicePolicy
 from simrec.agents.state import UserState
 from simrec.config import load_scenario
 from simrec.config.schema import ScenarioConfig
 from simrec.data.types import Interactions
+from simrec.env.session import SessionEngine
+from simrec.fidelity.calibrate import calibrate_world
 from simrec.world.build import World, build_world
 
 ENV_ID = "simrec/RecEnv-v0"
@@ -130,7 +133,7 @@ def make_core(
 ) -> tuple[ScenarioConfig, World, RecCore]:
     """Resolve the scenario, build (or share) the world and the core of ``n`` slots."""
     cfg = resolve_scenario(scenario, overrides)
-    world = world if world is not None else build_world(cfg)
+    world = world if world is not None else calibrate_world(cfg, build_world(cfg))
     return cfg, world, RecCore(cfg, world, n, **options)
 
 
@@ -161,13 +164,12 @@ class RecCore:
             raise ValueError("reward='return' needs horizon='sessions'")
         if min(sessions, history, max_days) < 1:
             raise ValueError("sessions, history and max_days must be at least 1")
-        self.world, self.reward, self.horizon, self.max_days = world, reward, horizon, max_days
+        self.cfg, self.world, self.reward, self.horizon, self.max_days = cfg, world, reward, horizon, max_days
         self.n_users, self.n_items = world.population.n_users, world.catalog.n_items
         self.page_size, self.pages = cfg.environment.page_size, cfg.environment.pages_per_session
         self.max_sessions = sessions if horizon == "sessions" else 1
         self.recovery = np.float32(1.0 - cfg.policy.choice.fatigue_recovery)
-        # The policy's generator is replaced by the environment's before every page.
-        self.policy = ChoicePolicy.from_world(cfg.policy, world, np.random.default_rng(0))
+        self.engine: SessionEngine | None = None  # bound to the environment's generator by bind()
         n_items = self.n_items
         self.train_items, self.train_stars = train_histories(
             world.train, self.n_users, n_items, history
@@ -183,13 +185,23 @@ class RecCore:
         )
         self.action_space = spaces.MultiDiscrete(np.full(self.page_size, self.n_items, np.int64))
         self.user = np.zeros(n, np.int64)
-        self.page = np.zeros(n, np.int64)
         self.session = np.zeros(n, np.int64)
-        self.satisfaction = np.zeros(n, np.float32)
-        self.fatigue = np.zeros(n, np.float32)
+        # Per slot: mood, fatigue and ``pages`` shown in the current session.
+        self.state = UserState.initial(n)
         self.hist = np.full((n, history), self.n_items, np.int64)
         self.stars = np.zeros((n, history), np.float32)
         self.steps = 0
+
+    def bind(self, rng: np.random.Generator) -> SessionEngine:
+        """The session engine whose choice-model policy draws from ``rng`` (the environment's generator).
+
+        Gymnasium replaces ``np_random`` when reset with a seed; the policy is then built
+        anew on the new generator (building it draws nothing).
+        """
+        if self.engine is None or self.engine.policy.rng is not rng:
+            policy = ChoicePolicy.from_world(self.cfg.policy, self.world, rng)
+            self.engine = SessionEngine(policy, self.page_size, self.pages)
+        return self.engine
 
     def draw_users(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """``m`` users drawn uniformly."""
@@ -205,8 +217,8 @@ class RecCore:
     def start(self, rows: np.ndarray, users: np.ndarray) -> None:
         """New episodes in ``rows``: neutral mood, rested, history from the training log."""
         self.user[rows] = users
-        self.page[rows] = self.session[rows] = 0
-        self.satisfaction[rows] = self.fatigue[rows] = 0.0
+        self.state.pages[rows] = self.session[rows] = 0
+        self.state.satisfaction[rows] = self.state.fatigue[rows] = 0.0
         self.hist[rows] = self.train_items[users]
         self.stars[rows] = self.train_stars[users]
 
@@ -216,7 +228,7 @@ class RecCore:
             "user": self.user[rows].copy(),
             "history": self.hist[rows].copy(),
             "ratings": self.stars[rows].copy(),
-            "page": self.page[rows].copy(),
+            "page": self.state.pages[rows].astype(np.int64),
             "session": self.session[rows].copy(),
         }
 
@@ -235,18 +247,15 @@ class RecCore:
         Returns:
             Rewards ``[m]``, terminated ``[m]``, truncated ``[m]`` and per-row info arrays.
         """
-        pg, sat, fat = self.page[rows], self.satisfaction[rows], self.fatigue[rows]
+        engine, st = self.bind(rng), self.state
+        pg = st.pages[rows]
         page = int(pg[0]) if np.all(pg == pg[0]) else -1  # -1: sub-environments on different pages
-        batch = PageBatch(self.steps, page, self.user[rows], items, sat, fat)
+        batch = engine.batch(self.steps, page, self.user[rows], items, st, rows)
         self.steps += 1
-        self.policy.rng = rng
-        dec = self.policy.decide(batch)
+        dec, ended = engine.play_page(batch, st, rows, pg + 1 >= self.pages)
         clicks = dec.clicks & ~repeats(items)
         stars = np.where(clicks, dec.ratings, 0).astype(np.int8)
-        self.satisfaction[rows], self.fatigue[rows] = dec.satisfaction, dec.fatigue
-        self.page[rows] += 1
         self._remember(rows, items, clicks, stars)
-        ended = dec.exits | (self.page[rows] >= self.pages)
         info = {"clicks": clicks, "ratings": stars, "exit": dec.exits.copy(), "session_end": ended}
         self.session[rows[ended]] += 1
         truncated = np.zeros(len(rows), bool)
@@ -258,8 +267,8 @@ class RecCore:
             terminated = ended & ~back
             truncated = back & (self.session[rows] >= self.max_sessions)
             cont = back & ~truncated
-            self.page[rows[cont]] = 0
-            self.fatigue[rows[cont]] *= self.recovery ** days[cont].astype(np.float32)
+            st.pages[rows[cont]] = 0
+            st.fatigue[rows[cont]] *= self.recovery ** days[cont].astype(np.float32)
             info.update(returned=back, days=days)
         else:
             terminated = ended
@@ -289,11 +298,10 @@ class RecCore:
         """Whether each user returns within ``max_days`` and after how many days (0: not)."""
         d = self.max_days
         state = UserState.initial(len(rows) * d)
-        state.satisfaction[:] = np.repeat(self.satisfaction[rows], d)
+        state.satisfaction[:] = np.repeat(self.state.satisfaction[rows], d)
         activity = self.world.population.activity[self.user[rows]]
-        daily = SimpleNamespace(activity=np.repeat(activity, d))
         hits = np.zeros(len(rows) * d, bool)
-        hits[state.start_sessions(daily, rng)] = True  # type: ignore[arg-type]  # one draw per user-day
+        hits[state.start_sessions(np.repeat(activity, d), rng)] = True  # one draw per user-day
         hits = hits.reshape(len(rows), d)
         back = hits.any(axis=1)
         return back, np.where(back, hits.argmax(axis=1) + 1, 0)

@@ -1,7 +1,7 @@
 """Calibration: fit the choice model to real behaviour, from the training split only.
 
-``agents.calibration`` turns it on; :func:`simrec.world.build.build_world` runs it
-and :meth:`ChoicePolicy.from_world <simrec.agents.policies.choice.ChoicePolicy.from_world>`
+``agents.calibration`` turns it on; :func:`calibrate_world` runs it on a built
+world (the runner, the Gymnasium environment and ``simrec fidelity`` call it) and :meth:`ChoicePolicy.from_world <simrec.agents.policies.choice.ChoicePolicy.from_world>`
 applies what it fitted. The held-out split that ``simrec fidelity`` scores is
 never used.
 
@@ -39,7 +39,7 @@ show how the scores move with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -221,7 +221,9 @@ def fit_choice(cfg: ScenarioConfig, world: World, seed: int) -> tuple[dict[str, 
             f"calibration needs at least 10 users with enough validation interactions for {cal.ratio} lists, "
             f"got {min(len(part) for part in parts)}; choose another agents.calibration.ratio or raise validation_share"
         )
-    policy = ChoicePolicy(cfg.policy.choice, vworld.catalog, vworld.population, vworld.taste, np.random.default_rng(0))
+    # utility_terms draws nothing; the generator is there because a policy owns one
+    rng = child_rng(seed, "calibration", "policy")
+    policy = ChoicePolicy(cfg.policy.choice, vworld.catalog, vworld.population, vworld.taste, rng)
     cols: dict[str, list[np.ndarray]] = {t: [] for t in (*FITTED_TERMS, "position")}
     for part in parts:  # lists of different lengths: terms are flattened and pooled
         n = len(part)
@@ -278,3 +280,20 @@ def calibrate(cfg: ScenarioConfig, world: World, seed: int) -> Calibration:
         out.params.update({"rating_mode": "cuts", "star_cuts": cuts, "rating_noise": 0.0})
         out.report["ratings"] = {**report, "star_cuts": list(cuts), "js_budget": cal.js_budget}
     return out
+
+
+def calibrate_world(cfg: ScenarioConfig, world: World, seed: int | None = None) -> World:
+    """``world`` with the calibration ``cfg.agents.calibration`` asks for (unchanged if none).
+
+    Args:
+        cfg: The scenario.
+        world: A world from :func:`simrec.world.build.build_world` (not modified).
+        seed: Root seed (default ``cfg.seed``).
+
+    Returns:
+        A copy of ``world`` whose ``calibration`` holds the fit, or ``world`` itself.
+    """
+    cal = cfg.agents.calibration
+    if not (cal.choice or cal.ratings):
+        return world
+    return replace(world, calibration=calibrate(cfg, world, cfg.seed if seed is None else seed))

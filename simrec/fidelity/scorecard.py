@@ -24,6 +24,7 @@ from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.fidelity import ratings as rf
+from simrec.fidelity.calibrate import calibrate_world
 from simrec.fidelity.protocol import NEGATIVES, RATIOS, build_lists, run_protocol, score_choices
 from simrec.world.build import World, build_world
 
@@ -117,7 +118,8 @@ def measure_fidelity(
         simulate_steps: Steps of a short simulation for popularity and session length (0: none).
         llm_users: Cap on LLM-driven users in ``hybrid`` mode (``policy.llm.llm_users``).
         folder: Where LLM modes keep memory stores and the simulation writes (required for those).
-        world: The world of ``cfg`` and ``seed`` if already built (else built here).
+        world: The (calibrated) world of ``cfg`` and ``seed`` if already built (else built
+            and calibrated here).
     """
     seed = cfg.seed if seed is None else seed
     bad = [m for m in modes if m not in MODES] + [r for r in ratios if r not in RATIOS]
@@ -126,7 +128,7 @@ def measure_fidelity(
         raise ConfigError(f"unknown fidelity option(s) {bad}; modes {MODES}, ratios {tuple(RATIOS)}, negatives {NEGATIVES}")
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    world = build_world(cfg, seed) if world is None else world
+    world = calibrate_world(cfg, build_world(cfg, seed), seed) if world is None else world
     if len(world.heldout) == 0:
         raise ConfigError("fidelity needs held-out interactions: set environment.data.split (kind random or temporal)")
     timings["build_world"] = time.perf_counter() - t

@@ -101,22 +101,28 @@ class SocialDynamics:
         self.community: dict[str, float] = {"community_modularity": float("nan"), "communities": float("nan")}
 
     # -- 1. start of step ---------------------------------------------------------
-    def begin_step(self, step: int) -> None:
-        """Expire old inbox entries and plant this step's seed shares."""
+    def begin_step(self, step: int, popularity: np.ndarray | None = None) -> None:
+        """Expire old inbox entries and plant this step's seed shares.
+
+        Args:
+            step: The step.
+            popularity: Interaction counts as the platform sees them (``most_popular`` seeds);
+                ``None``: the catalog's training counts.
+        """
         self.counts = dict.fromkeys(("follows", "unfollows", "shares", "social_impressions", "social_clicks", "social_likes"), 0)
         keep = self._inbox["step"] > step - 1 - self.p.inbox_ttl
         self._inbox = {k: v[keep] for k, v in self._inbox.items()}
         self.new_shares = np.empty(0, np.int64)
         for seed in self.cfg.seed_shares:
             if seed.step == step:
-                users, item = self._seed(seed)
+                users, item = self._seed(seed, popularity)
                 ids = self.cascades.add(step, users, np.full(len(users), item), np.full(len(users), -1), seeded=True)
                 self._deliver(step, ids)
 
-    def _seed(self, seed: SeedShareConfig) -> tuple[np.ndarray, int]:
+    def _seed(self, seed: SeedShareConfig, popularity: np.ndarray | None) -> tuple[np.ndarray, int]:
         cat = self.world.catalog
         if seed.item == "most_popular":
-            item = int(np.argmax(cat.popularity))
+            item = int(np.argmax(cat.popularity if popularity is None else popularity))
         elif seed.item == "random":
             item = int(self.rng.integers(cat.n_items))
         else:

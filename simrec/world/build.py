@@ -37,7 +37,8 @@ class World:
         taste: Hidden taste model (never shown to a recommender).
         graph: The social graph.
         calibration: Choice-model parameters fitted to real behaviour
-            (``agents.calibration``), or ``None``.
+            (``agents.calibration``), or ``None``; set by
+            :func:`simrec.fidelity.calibrate.calibrate_world`, never by ``build_world``.
     """
 
     dataset: Dataset
@@ -81,7 +82,11 @@ def _trait_priors(dataset: Dataset) -> dict[str, np.ndarray] | None:
 
 
 def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
-    """Build the world of a scenario.
+    """Build the world of a scenario: data in, data out.
+
+    The world is pure data; calibration (``agents.calibration``) is a separate
+    step, :func:`simrec.fidelity.calibrate.calibrate_world`, that the runner,
+    the Gymnasium environment and ``simrec fidelity`` call on the built world.
 
     Args:
         cfg: The validated scenario.
@@ -91,11 +96,6 @@ def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
     dataset = load_dataset(cfg.environment.data, child_rng(seed, "world", "data"))
     train, heldout = split_interactions(cfg, dataset.interactions, child_rng(seed, "world", "split"))
     world = assemble_world(cfg, dataset, train, heldout, seed)
-    cal = cfg.agents.calibration
-    if cal.choice or cal.ratings:
-        from simrec.fidelity.calibrate import calibrate
-
-        world.calibration = calibrate(cfg, world, seed)
     log.info(
         "world: %d users, %d items, %d train / %d held-out interactions, %d edges",
         dataset.n_users, dataset.n_items, len(train), len(heldout), world.graph.n_edges,

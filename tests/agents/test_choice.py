@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -138,8 +139,7 @@ def test_friends_pull_adds_beta_social_times_conformity(world_and_cfg) -> None:
     pull[:, 2] = 1.5
     policy = make_policy(world, cfg, beta_social=2.0)
     base = policy.utilities(batch_for(world, users, items))
-    with_pull = batch_for(world, users, items)
-    with_pull.social = pull
+    with_pull = dataclasses.replace(batch_for(world, users, items), social=pull)
     diff = policy.utilities(with_pull) - base
     expected = 2.0 * world.population.conformity[users][:, None] * pull
     np.testing.assert_allclose(diff, expected, rtol=1e-5, atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def test_memories_reflection_texts_and_item_profiles(setup) -> None:
     u = np.nonzero(policy.llm_mask)[0][:2]
     for step in (1, 2):
         policy.decide(page(world, policy, u, step=step))
-        texts, feedback = policy.drain()
+        out = policy.end_step(step)
+        texts, feedback = out.texts, out.feedback
         for fb in feedback:
             items.observe(step, fb)
         rows = mind.end_step(step, llm)
@@ -164,16 +166,16 @@ def test_friends_activity_in_prompt_and_llm_shares_with_a_message(setup) -> None
     world.graph = SocialGraph.from_edges(world.population.n_users, np.array([[u, friend]]), directed=True)
     social = SocialDynamics(cfg.environment.social, world, child_rng(0, "social"))
     social.likes.push(np.array([friend]), np.array([42]))
-    policy.social = social
-    batch = page(world, policy, np.array([u]))
-    batch.via = np.array([[1, 0, 0, 0, 0]], np.int8)  # position 1 came through the social slot
+    policy.connect(social)
+    # position 1 came through the social slot
+    batch = dataclasses.replace(page(world, policy, np.array([u])), via=np.array([[1, 0, 0, 0, 0]], np.int8))
     dec = policy.decide(batch)
     prompt = llm.calls[-1].messages[-1]["content"]
     assert f"Friend {friend} liked" in prompt and world.catalog.titles[42] in prompt
     assert prompt.count("(a friend shared this)") == 1
     # GOOD shares position 1 (item 7) with a message; the policy decided this row's sharing itself
     assert dec.share_decided.tolist() == [True] and dec.shares[0].tolist() == [True, False, False, False, False]
-    assert policy.drain_share_messages() == {(u, 7): "Watch this one tonight"}
+    assert policy.end_step(1).share_messages == {(u, 7): "Watch this one tonight"}
 
 
 def test_llm_shares_reach_llm_followers_memories(tmp_path: Path) -> None:

@@ -289,8 +289,9 @@ def test_vector_env_shapes_and_autoreset(world: World) -> None:
     assert set(obs) == OBS_KEYS and obs in venv.observation_space and info == {}
     assert obs["history"].shape == (8, 20) and obs["ratings"].dtype == np.float32
     calls = []
-    decide = venv.core.policy.decide
-    venv.core.policy.decide = lambda batch: calls.append(len(batch)) or decide(batch)  # type: ignore[method-assign]
+    policy = venv.core.bind(venv.np_random).policy  # the engine's policy draws from the env's generator
+    decide = policy.decide
+    policy.decide = lambda batch: calls.append(len(batch)) or decide(batch)  # type: ignore[method-assign]
     venv.action_space.seed(0)
     done_before = np.zeros(8, bool)
     for _ in range(25):

@@ -10,7 +10,7 @@ import pytest
 from simrec.agents.policies.choice import ChoicePolicy
 from simrec.config import load_scenario
 from simrec.config.schema import PolicyConfig
-from simrec.fidelity.calibrate import fit_logit, fit_star_cuts
+from simrec.fidelity.calibrate import calibrate_world, fit_logit, fit_star_cuts
 from simrec.fidelity.protocol import build_lists, run_protocol, score_choices
 from simrec.fidelity.ratings import js_divergence, star_distribution
 from simrec.world.build import build_world
@@ -61,7 +61,8 @@ def test_calibrated_choice_finds_the_one_liked_genre(tmp_path) -> None:
     cfg = load_scenario(data=data)
     world = build_world(cfg)
     cal = load_scenario(data=data, overrides=["agents.calibration.choice=true", "agents.calibration.natural_noise=null"])
-    calibrated = build_world(cal)
+    calibrated = calibrate_world(cal, build_world(cal))
+    assert build_world(cal).calibration is None  # the world is data; calibration is its own step
     assert calibrated.calibration is not None and world.calibration is None
     report = calibrated.calibration.report["choice"]
     assert report["validation_lists"] > 10 and report["decisive_accuracy"] > 0.95
@@ -85,7 +86,7 @@ def test_calibration_is_seeded_and_written_with_the_run(tmp_path) -> None:
             "agents.taste.source": "fit", "agents.calibration.choice": "true", "agents.calibration.ratings": "true",
             "agents.calibration.ratio": "1:2", "environment.data.interactions_per_user": 40}  # fmt: skip
     cfg = small_scenario(tmp_path, **over)
-    a, b = build_world(cfg).calibration, build_world(cfg).calibration
+    a, b = calibrate_world(cfg, build_world(cfg)).calibration, calibrate_world(cfg, build_world(cfg)).calibration
     assert a.to_json() == b.to_json()
     params = a.params
     assert params["rating_mode"] == "cuts" and params["rating_noise"] == 0.0
@@ -100,4 +101,4 @@ def test_calibration_needs_enough_validation_users(tmp_path) -> None:
     cfg = small_scenario(tmp_path, **{"agents.calibration.choice": "true", "agents.calibration.ratio": "1:1",
                                       "agents.taste.source": "fit"})  # fmt: skip
     with pytest.raises(ValueError, match="at least 10 users"):
-        build_world(cfg)
+        calibrate_world(cfg, build_world(cfg))

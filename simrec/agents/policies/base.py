@@ -1,9 +1,17 @@
-"""The policy protocol: one batched call decides a page for many users."""
+"""The policy contract: one batched call decides a page for many users.
+
+:class:`Policy` is everything the model calls; :class:`BasePolicy` implements it
+all except :meth:`~BasePolicy.decide`, the one method a policy must write.
+:class:`PageBatch` is what a policy is told about a page, :class:`Decisions`
+what it answers, :class:`PolicyOutput` what it hands over at the end of a step.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -11,7 +19,10 @@ from simrec.core.errors import ConfigError
 from simrec.core.registry import Registry
 
 if TYPE_CHECKING:
+    from simrec.agents.items import ItemFeedback, ItemProfiles
+    from simrec.agents.mind import Mind
     from simrec.config.schema import PolicyConfig
+    from simrec.io.texts import TextRow
     from simrec.llm.base import LLMBackend
     from simrec.world.build import World
 
@@ -28,19 +39,23 @@ POLICIES: Registry[type] = Registry(
 DECISION_SOURCES = ("choice", "llm", "fallback")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PageBatch:
-    """One page shown to many users at once.
+    """One page shown to many users at once: everything a policy is told about it.
 
     Attributes:
         step: Simulation step.
-        page: Page number within the session (0-based).
+        page: Page number within the session (0-based; -1 when rows are on different pages,
+            as in a vector Gymnasium environment).
         users: ``[n]`` user indices.
         items: ``[n, k]`` item indices in display order.
         satisfaction: ``[n]`` mood before the page.
         fatigue: ``[n]`` fatigue before the page.
         social: ``[n, k]`` pull of friends' recent likes on each item (``None``: no social graph).
         via: ``[n, k]`` int8, 1 where the item is a friend's share in the social slot (``None``: none).
+        sessions: ``[n]`` session ids (``None`` outside a run, e.g. in the Gymnasium environment).
+        popularity: ``[n_items]`` interaction counts as the platform sees them now (training plus
+            simulated); ``None``: the catalog's training counts.
     """
 
     step: int
@@ -51,6 +66,8 @@ class PageBatch:
     fatigue: np.ndarray
     social: np.ndarray | None = None
     via: np.ndarray | None = None
+    sessions: np.ndarray | None = None
+    popularity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -95,24 +112,138 @@ class Decisions:
         return self
 
 
+@dataclass(frozen=True)
+class PolicyOutput:
+    """What a policy gathered during a step, handed to the model once at its end.
+
+    Attributes:
+        texts: Reasons, reviews and share messages its agents wrote (``texts.parquet``).
+        feedback: Ratings with reasons for item agents (their profiles learn from them).
+        share_messages: ``{(user, item): message}`` written with this step's shares.
+    """
+
+    texts: tuple[TextRow, ...] = ()
+    feedback: tuple[ItemFeedback, ...] = ()
+    share_messages: Mapping[tuple[int, int], str] = field(default_factory=dict)
+
+
+class SocialView(Protocol):
+    """What a policy may read of the run's social graph (prompts show friends' activity)."""
+
+    def friend_lines(self, user: int, titles: np.ndarray, limit: int = 2) -> list[str]:
+        """Up to ``limit`` lines on what ``user``'s most trusted followees liked lately."""
+        ...
+
+
 @runtime_checkable
 class Policy(Protocol):
-    """How users decide on a page."""
+    """How users decide on a page: everything :class:`~simrec.env.model.SimModel` calls.
+
+    Subclass :class:`BasePolicy`, which implements all of it except :meth:`decide`.
+    """
 
     name: str
+    uses_llm: bool
+    uses_mind: bool
 
     def decide(self, batch: PageBatch) -> Decisions:
         """Decide watches, ratings and exits for every user of ``batch``."""
+        ...
+
+    def connect(self, social: SocialView | None) -> None:
+        """Be told the run's social view (``None``: no living graph), once before the first step."""
+        ...
+
+    def llm_users(self) -> np.ndarray | None:
+        """``[n_users]`` bool, the users who decide through the LLM (``None``: nobody)."""
+        ...
+
+    def end_step(self, step: int) -> PolicyOutput:
+        """What the policy gathered during ``step`` (called once, after the step's last page)."""
+        ...
+
+    def counters(self) -> Mapping[str, int]:
+        """Running totals since the start, e.g. ``llm_decisions`` and ``llm_fallbacks``."""
+        ...
+
+
+class BasePolicy(ABC):
+    """The base of every policy: :meth:`decide` to write, sensible defaults for the rest.
+
+    A policy that thinks with the run's LLM sets ``uses_llm = True`` (and gets the
+    backend in :meth:`from_world`); one that keeps agent minds (personas, memory)
+    sets ``uses_mind = True`` and gets ``mind`` and ``items`` too. Check a policy
+    with :func:`simrec.testing.check_policy`.
+
+    Args:
+        cfg: The ``policy:`` block of the scenario.
+        world: The world the policy decides in (catalog, population, taste).
+        rng: The policy's seeded generator; draw every random number from it.
+    """
+
+    name: ClassVar[str] = "base"
+    uses_llm: ClassVar[bool] = False
+    uses_mind: ClassVar[bool] = False
+
+    def __init__(self, cfg: PolicyConfig, world: World, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.world = world
+        self.rng = rng
+        self.social: SocialView | None = None
+
+    @classmethod
+    def from_world(
+        cls,
+        cfg: PolicyConfig,
+        world: World,
+        rng: np.random.Generator,
+        llm: LLMBackend | None = None,
+        mind: Mind | None = None,
+        items: ItemProfiles | None = None,
+    ) -> Self:
+        """Build the policy for a run (the runner calls this). Default: ``cls(cfg, world, rng)``."""
+        return cls(cfg, world, rng)
+
+    @abstractmethod
+    def decide(self, batch: PageBatch) -> Decisions:
+        """Decide watches, ratings and exits for every user of ``batch``."""
+
+    def connect(self, social: SocialView | None) -> None:
+        """Keep the run's social view in ``self.social``."""
+        self.social = social
+
+    def llm_users(self) -> np.ndarray | None:
+        """Nobody decides through the LLM."""
+        return None
+
+    def end_step(self, step: int) -> PolicyOutput:
+        """Nothing gathered."""
+        return PolicyOutput()
+
+    def counters(self) -> Mapping[str, int]:
+        """No counters."""
+        return {}
+
+
+def policy_class(name: str) -> type[BasePolicy]:
+    """The registered (or ``package.module:Class``) policy class ``name``, checked to be a policy."""
+    cls = POLICIES.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, BasePolicy)):
+        raise ConfigError(
+            f"policy '{name}' is {cls!r}, not a subclass of simrec.agents.policies.base.BasePolicy; "
+            "a policy subclasses BasePolicy and writes decide() (see README, 'Write your own policy')."
+        )
+    return cls
 
 
 def policy_uses_llm(cfg: PolicyConfig) -> bool:
     """Whether the configured policy thinks with the LLM backend (class attribute ``uses_llm``)."""
-    return bool(getattr(POLICIES.get(cfg.name), "uses_llm", False))
+    return policy_class(cfg.name).uses_llm
 
 
 def policy_uses_mind(cfg: PolicyConfig) -> bool:
     """Whether the configured policy keeps agent minds (personas, memory; ``uses_mind``)."""
-    return bool(getattr(POLICIES.get(cfg.name), "uses_mind", False))
+    return policy_class(cfg.name).uses_mind
 
 
 def build_policy(
@@ -120,22 +251,16 @@ def build_policy(
     world: World,
     rng: np.random.Generator,
     llm: LLMBackend | None = None,
-    mind: object | None = None,
-    items: object | None = None,
-) -> Policy:
-    """Instantiate the configured policy over ``world``.
+    mind: Mind | None = None,
+    items: ItemProfiles | None = None,
+) -> BasePolicy:
+    """Instantiate the configured policy over ``world`` with its :meth:`BasePolicy.from_world`.
 
-    A policy class provides ``from_world(cfg, world, rng, llm)``; policies that
-    set ``uses_llm = True`` receive the run's LLM backend, and those that set
-    ``uses_mind = True`` also get ``mind`` and ``items`` (personas and memory,
-    item profiles).
+    Policies that set ``uses_llm = True`` receive the run's LLM backend, and those
+    that set ``uses_mind = True`` also get ``mind`` and ``items`` (personas and
+    memory, item profiles).
     """
-    cls = POLICIES.get(cfg.name)
-    if not hasattr(cls, "from_world"):
-        raise ConfigError(
-            f"policy '{cfg.name}' has no from_world(cfg, world, rng, llm) classmethod; "
-            "see simrec.agents.policies.choice.ChoicePolicy for the shape a policy takes."
-        )
-    if getattr(cls, "uses_mind", False):
+    cls = policy_class(cfg.name)
+    if cls.uses_mind:
         return cls.from_world(cfg, world, rng, llm, mind, items)
     return cls.from_world(cfg, world, rng, llm)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import expit, ndtr
 
-from simrec.agents.policies.base import Decisions, PageBatch
+from simrec.agents.policies.base import BasePolicy, Decisions, PageBatch
 from simrec.config.schema import ChoiceParams, PolicyConfig
 from simrec.world.catalog import Catalog
 from simrec.world.population import Population
@@ -51,12 +51,12 @@ if TYPE_CHECKING:
 _EMPTY_PAGE_VALUE = -0.5
 
 
-class ChoicePolicy:
+class ChoicePolicy(BasePolicy):
     """Vectorised choice model.
 
     Args:
         params: Choice-model parameters.
-        catalog: Public item data (genres, popularity — read each page, so it may change).
+        catalog: Public item data (genres; training popularity where a page brings none).
         population: User traits and rating habits.
         taste: The hidden taste model.
         rng: The policy's seeded generator.
@@ -77,11 +77,12 @@ class ChoicePolicy:
         self.population = population
         self.taste = taste
         self.rng = rng
+        self.social = None
         g = catalog.genres.astype(np.float32)
         self._genre_norm = g / np.maximum(g.sum(axis=1, keepdims=True), 1.0)
 
     @classmethod
-    def from_world(
+    def from_world(  # type: ignore[override]  # needs no mind: build_policy passes four arguments
         cls, cfg: PolicyConfig, world: World, rng: np.random.Generator, llm: object | None = None
     ) -> ChoicePolicy:
         """Build from the ``policy:`` block (``policy.choice`` holds the parameters).
@@ -91,9 +92,15 @@ class ChoicePolicy:
         params = cfg.choice if world.calibration is None else world.calibration.apply(cfg.choice)
         return cls(params, world.catalog, world.population, world.taste, rng)
 
-    def popularity_z(self) -> np.ndarray:
-        """Z-scored log popularity of every item (from the catalog's current counts)."""
-        lp = np.log1p(self.catalog.popularity.astype(np.float32))
+    def popularity_z(self, popularity: np.ndarray | None = None) -> np.ndarray:
+        """Z-scored log popularity of every item.
+
+        Args:
+            popularity: Interaction counts as the platform sees them (``PageBatch.popularity``);
+                ``None``: the catalog's training counts.
+        """
+        counts = self.catalog.popularity if popularity is None else popularity
+        lp = np.log1p(counts.astype(np.float32))
         return (lp - lp.mean()) / max(float(lp.std()), 1e-6)
 
     def utility_terms(self, batch: PageBatch) -> dict[str, np.ndarray]:
@@ -114,7 +121,7 @@ class ChoicePolicy:
             genre = np.zeros((n, k), np.float32)
         terms["genre"] = genre
         terms["novelty"] = -pop.diversity[users][:, None] * genre
-        terms["popularity"] = pop.conformity[users][:, None] * self.popularity_z()[items]
+        terms["popularity"] = pop.conformity[users][:, None] * self.popularity_z(batch.popularity)[items]
         social = batch.social if batch.social is not None else np.zeros((n, k), np.float32)
         terms["social"] = pop.conformity[users][:, None] * social
         terms["fatigue"] = np.broadcast_to(-batch.fatigue[:, None], (n, k))

@@ -15,15 +15,15 @@ can mix thousands of cheap agents with a few hundred thoughtful ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simrec.agents.items import ItemFeedback, ItemProfiles
 from simrec.agents.mind import IMPORTANCE, Mind
-from simrec.agents.policies.base import DECISION_SOURCES, Decisions, PageBatch
+from simrec.agents.policies.base import DECISION_SOURCES, BasePolicy, Decisions, PageBatch, PolicyOutput
 from simrec.agents.policies.choice import ChoicePolicy
 from simrec.agents.prompts import ItemView, clean_untrusted, item_views, load_template, render_page_decision
 from simrec.agents.schemas import PageDecision, page_decision_schema
@@ -35,7 +35,6 @@ from simrec.memory.base import MemoryRecord
 
 if TYPE_CHECKING:
     from simrec.llm.base import BaseBackend
-    from simrec.social.dynamics import SocialDynamics
     from simrec.world.build import World
 
 SRC = {name: np.int8(i) for i, name in enumerate(DECISION_SOURCES)}
@@ -48,7 +47,7 @@ def describe_mood(satisfaction: float, fatigue: float) -> str:
     return f"You feel {feel} and {tired}."
 
 
-class LLMPolicy:
+class LLMPolicy(BasePolicy):
     """Every user decides through the LLM (``policy.name: llm``).
 
     Args:
@@ -76,8 +75,7 @@ class LLMPolicy:
     ) -> None:
         if llm is None:
             raise ConfigError(f"policy '{self.name}' needs an LLM backend (the llm: block).")
-        self.cfg = cfg
-        self.world = world
+        super().__init__(cfg, world, rng)
         self.llm = llm
         self.mind = mind
         self.items = items
@@ -87,14 +85,22 @@ class LLMPolicy:
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
         self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
-        self.sessions: np.ndarray | None = None  # set by the model: session id per user in the batch
-        self.social: SocialDynamics | None = None  # set by the model when the run has a living graph
         self.share_messages: dict[tuple[int, int], str] = {}
+        # request seeds follow the root seed through the backend's own ("llm" child) seed
+        self._seed_base = int(llm.settings.seed)
         genre = world.population.genre_affinity
         self._fav_genre = np.argmax(genre, axis=1) if genre.shape[1] else np.full(len(genre), -1)
 
     @classmethod
-    def from_world(cls, cfg, world, rng, llm=None, mind=None, items=None):  # noqa: ANN001, ANN206
+    def from_world(  # type: ignore[override]
+        cls,
+        cfg: PolicyConfig,
+        world: World,
+        rng: np.random.Generator,
+        llm: BaseBackend | None = None,
+        mind: Mind | None = None,
+        items: ItemProfiles | None = None,
+    ) -> LLMPolicy:
         """Build from the ``policy:`` block."""
         if mind is None:
             raise ConfigError(f"policy '{cls.name}' needs agent memory; run it through simrec's runner.")
@@ -135,9 +141,14 @@ class LLMPolicy:
             u = int(batch.users[r])
             reqs.append(
                 LLMRequest(messages, schema=page_decision_schema(len(batch.items[r])), agent=u, step=batch.step, purpose="page_decision",
-                           seed=(u * 1_000_003 + batch.step * 101 + batch.page) % (2**31 - 1))  # fmt: skip
+                           seed=self._request_seed(u, batch.step, batch.page))  # fmt: skip
             )
         return reqs
+
+    def _request_seed(self, user: int, step: int, page: int) -> int:
+        """The sampling seed of one page decision: the backend's seed, the user, the step and the page."""
+        state = np.random.SeedSequence([self._seed_base, user, step, max(page, 0)]).generate_state(1)
+        return int(state[0]) % (2**31 - 1)
 
     def _friends(self, user: int, limit: int = 2) -> list[str]:
         """Friends' recent activity: what up to ``limit`` of the most trusted followees liked last."""
@@ -193,7 +204,7 @@ class LLMPolicy:
 
     def _texts(self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision) -> list[TextRow]:
         u = int(batch.users[r])
-        session = int(self.sessions[r]) if self.sessions is not None else -1
+        session = int(batch.sessions[r]) if batch.sessions is not None else -1
         out = []
         for p in watch:
             if p in stars and stars[p].reason:
@@ -238,16 +249,19 @@ class LLMPolicy:
                 ItemFeedback(np.array(fb_items), np.array(fb_stars), np.array(fb_genre), fb_reason)
             )
 
-    def drain_share_messages(self) -> dict[tuple[int, int], str]:
-        """``{(user, item): message}`` written with this step's shares (the socialize phase takes them)."""
-        out, self.share_messages = self.share_messages, {}
+    def llm_users(self) -> np.ndarray:
+        """``[n_users]`` bool, the users who decide through the LLM."""
+        return self.llm_mask
+
+    def end_step(self, step: int) -> PolicyOutput:
+        """Texts, item feedback and share messages gathered since the last call."""
+        out = PolicyOutput(tuple(self.texts), tuple(self._feedback), self.share_messages)
+        self.texts, self._feedback, self.share_messages = [], [], {}
         return out
 
-    def drain(self) -> tuple[list[TextRow], list[ItemFeedback]]:
-        """Texts and item feedback gathered since the last call (the model collects them per step)."""
-        texts, feedback = self.texts, self._feedback
-        self.texts, self._feedback = [], []
-        return texts, feedback
+    def counters(self) -> Mapping[str, int]:
+        """LLM decisions, fallbacks to the choice model and choice decisions so far."""
+        return dict(self.stats)
 
 
 class HybridPolicy(LLMPolicy):
