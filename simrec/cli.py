@@ -56,7 +56,7 @@ def _env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML, e.g. scenarios/quickstart.yaml")],
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML or shipped name, e.g. quickstart")],
     set_: Annotated[
         list[str] | None, typer.Option("--set", "-s", help="Override a key: path.to.key=value (repeatable)")
     ] = None,
@@ -182,8 +182,10 @@ def list_() -> None:
 
     table.add_row("graph builder", ", ".join(GRAPH_BUILDERS.names()))
     table.add_row("export format", "recbole, csv, parquet")
-    scen = sorted(p.as_posix() for p in Path("scenarios").glob("*.yaml")) if Path("scenarios").is_dir() else []
-    table.add_row("scenarios (./scenarios)", ", ".join(scen) or "-")
+    from simrec.config.shipped import shipped_scenarios
+
+    scen = [p.name for p in shipped_scenarios().values()]
+    table.add_row("scenario (shipped; run by name)", ", ".join(scen) or "-")
     out.print(table)
 
 
@@ -233,7 +235,7 @@ def interview(
 
 @app.command()
 def validate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML")],
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML or shipped name (simrec list)")],
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value")] = None,
 ) -> None:
     """Check a scenario and print the resolved configuration."""
@@ -252,7 +254,7 @@ def validate(
 @app.command()
 def bench(
     spec: Annotated[Path | None, typer.Argument(help="Bench spec YAML (benches/*.yaml); options override it")] = None,
-    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario YAML (repeatable)")] = None,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario YAML or shipped name (repeatable)")] = None,
     rec: Annotated[list[str] | None, typer.Option("--rec", "-r", help="Recommender name (repeatable)")] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds 0..N-1")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Steps per episode (run.steps)")] = None,

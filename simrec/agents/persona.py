@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from simrec.agents.prompts import clean_untrusted, quote_untrusted
+from simrec.agents.untrusted import clean_untrusted, quote_untrusted
 
 if TYPE_CHECKING:
     from simrec.world.build import World

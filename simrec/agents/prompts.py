@@ -1,10 +1,11 @@
 """Prompt templates (versioned YAML data) and rendering them safely into chat messages.
 
-Templates live in the repository's top-level ``agents/prompts/`` folder as
-``<name>.v<version>.yaml`` with ``name``, ``version``, ``system`` and ``user``
-(``string.Template`` text with ``$placeholders``, so braces in item text need
-no escaping), optional ``limits`` (characters kept of each kind of untrusted
-text) and further optional text snippets (such as ``prior_note``).
+Templates are package data in ``simrec/resources/agents/prompts/`` (a checkout's
+``agents/prompts/`` links there), one ``<name>.v<version>.yaml`` file each with
+``name``, ``version``, ``system`` and ``user`` (``string.Template`` text with
+``$placeholders``, so braces in item text need no escaping), optional ``limits``
+(characters kept of each kind of untrusted text) and further optional text
+snippets (such as ``prior_note``).
 
 Everything that comes from data or from other agents — titles, genres,
 descriptions, memories, friends' activity, interview questions — is untrusted:
@@ -18,11 +19,9 @@ the same for every page a user sees (backends with prefix caching reuse it).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,14 +32,16 @@ import numpy as np
 import yaml
 
 from simrec.core.errors import ConfigError
+from simrec.agents.untrusted import clean_untrusted, quote_untrusted  # re-exported: prompts quote through them
+from simrec.core.resources import resource_path
 from simrec.llm.types import Message
 
 if TYPE_CHECKING:
     from simrec.agents.persona import Persona
     from simrec.world.catalog import Catalog
 
-#: The repository's prompt templates (``<repo>/agents/prompts``).
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "agents" / "prompts"
+#: The shipped prompt templates (package data: ``simrec/resources/agents/prompts``).
+PROMPTS_DIR = resource_path("agents", "prompts")
 
 #: The markers around the untrusted data block. They appear nowhere else in a prompt.
 DATA_START = "<<DATA>>"
@@ -65,12 +66,6 @@ _ALLOWED = {
     "rerank": (set(), {"data", "n"}),
 }
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)\.v(?P<version>\d+)\.ya?ml$")
-
-# Angle brackets (and look-alikes NFKC does not fold) become single guillemets:
-# this neutralises our markers, any ``<<``/``>>`` and chat-template tokens such
-# as ``<start_of_turn>`` or ``<|im_start|>`` that a tokenizer might treat as special.
-_NEUTRALISE = str.maketrans({"<": "‹", ">": "›", "≪": "‹", "≫": "›"})
-
 
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -126,8 +121,8 @@ def template_versions(name: str, folder: Path | str | None = None) -> dict[int, 
     if not root.is_dir():
         hint = (
             "pass a folder explicitly" if folder is not None else
-            "simrec reads them from agents/prompts/ of its source checkout; install it with "
-            "`pip install -e .` from the repository, or pass the folder that holds the templates"
+            "simrec ships them as package data (simrec/resources/agents/prompts), which this "
+            "installation lacks; reinstall simrec, or pass the folder that holds the templates"
         )  # fmt: skip
         raise ConfigError(f"Prompt templates folder not found: {root}. {hint}.")
     found: dict[int, Path] = {}
@@ -246,43 +241,6 @@ def _check_placeholders(
                 f"Prompt template {path}: '{key}' uses ${', $'.join(sorted(unknown))}, which simrec "
                 f"does not fill; allowed: ${', $'.join(sorted(allowed))}."
             )
-
-
-def clean_untrusted(text: object, max_chars: int) -> str:
-    """Normalise untrusted text for a prompt, without quoting it.
-
-    NFKC-normalises, turns control and format characters (newlines, zero-width
-    and bidi marks) into spaces, collapses whitespace, turns angle brackets into
-    ``‹``/``›`` (so no marker or chat-template token can be forged) and cuts to
-    at most ``max_chars`` characters, ending in "…" when cut.
-
-    Raises:
-        ValueError: if ``max_chars`` is below 1.
-    """
-    if max_chars < 1:
-        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
-    s = unicodedata.normalize("NFKC", str(text))
-    if not s.isprintable():
-        s = "".join(ch if ch.isprintable() else " " for ch in s)
-    s = " ".join(s.split()).translate(_NEUTRALISE)
-    if len(s) > max_chars:
-        cut = s[: max_chars - 1]
-        space = cut.rfind(" ")
-        # end on a word boundary unless that loses too much
-        if s[len(cut)] != " " and space >= 0.6 * len(cut):
-            cut = cut[:space]
-        s = cut.rstrip(" ,;:-") + "…"
-    return s
-
-
-def quote_untrusted(text: object, max_chars: int) -> str:
-    """Untrusted text as one normalised, double-quoted string.
-
-    The text is cleaned as by :func:`clean_untrusted` (at most ``max_chars``
-    characters before escaping), then written as a JSON string: inner ``"`` and
-    ``\\`` are backslash-escaped, so the quotes always delimit exactly this text.
-    """
-    return json.dumps(clean_untrusted(text, max_chars), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from simrec.augment.generate import Augmented
-from simrec.bench.leaderboard import ci95
+from simrec.core.intervals import ci95
 from simrec.core.rng import child_rng
 from simrec.core.topk import topk_rows
 from simrec.data.types import Interactions

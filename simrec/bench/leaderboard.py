@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from simrec.bench.spec import LEADERBOARD_METRICS
+from simrec.core.intervals import ci95, format_ci
 
-
-def ci95(values: np.ndarray) -> float:
-    """Half-width of the 95% t-interval of the mean (``nan`` with fewer than two finite values)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+__all__ = ["ci95", "format_ci", "leaderboard", "to_markdown"]
 
 
 def leaderboard(cells: pd.DataFrame, primary: str = "click_rate") -> pd.DataFrame:
@@ -47,14 +40,6 @@ def leaderboard(cells: pd.DataFrame, primary: str = "click_rate") -> pd.DataFram
     board = board.sort_values(["scenario", primary], ascending=[True, not higher], kind="stable")
     board.insert(0, "rank", board.groupby("scenario").cumcount() + 1)
     return board.reset_index(drop=True)
-
-
-def format_ci(mean: float, half: float) -> str:
-    """``mean ± half`` with 3 decimals (1 for large values); ``–`` for NaN."""
-    if not np.isfinite(mean):
-        return "–"
-    digits = 3 if abs(mean) < 100 else 1
-    return f"{mean:.{digits}f} ± {half:.{digits}f}" if np.isfinite(half) else f"{mean:.{digits}f}"
 
 
 def to_markdown(board: pd.DataFrame, primary: str) -> str:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from simrec.config.schema import Strict
+from simrec.config.shipped import scenario_path
 from simrec.core.errors import ConfigError
 
 #: Leaderboard metrics, in column order; ``higher`` says which direction is better.
@@ -77,6 +78,14 @@ class BenchSpec(Strict):
         return self
 
 
+def _spec_scenario(entry: str, base: Path) -> str:
+    """A spec file's scenario entry: a path relative to the spec's folder, or a shipped name."""
+    try:
+        return str(scenario_path(entry, base))
+    except ConfigError:  # reported by load_spec, unless the command line replaces the list
+        return str(Path(entry) if Path(entry).is_absolute() else base / entry)
+
+
 def load_spec(path: Path | None = None, **fields: Any) -> BenchSpec:
     """A :class:`BenchSpec` from a YAML file (relative scenario paths resolve against it) and/or fields.
 
@@ -99,7 +108,7 @@ def load_spec(path: Path | None = None, **fields: Any) -> BenchSpec:
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}.")
         base = path.resolve().parent
-        data["scenarios"] = [str(p if Path(p).is_absolute() else base / p) for p in data.get("scenarios", [])]
+        data["scenarios"] = [_spec_scenario(p, base) for p in data.get("scenarios", [])]
         data.setdefault("name", path.stem)
     data.update({k: v for k, v in fields.items() if v is not None})
     if isinstance(data.get("seeds"), int):
@@ -110,7 +119,8 @@ def load_spec(path: Path | None = None, **fields: Any) -> BenchSpec:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"Invalid bench spec {source}: {problems}") from None
-    for scenario in spec.scenarios:
-        if not scenario.is_file():
-            raise ConfigError(f"Bench spec {source}: scenario file {scenario} does not exist.")
+    try:  # a path, or the name of a shipped scenario (simrec bench --scenario quickstart)
+        spec.scenarios = [scenario_path(s) for s in spec.scenarios]
+    except ConfigError as exc:
+        raise ConfigError(f"Bench spec {source}: {exc}") from None
     return spec

@@ -10,16 +10,18 @@ paths inside a file resolve against that file's folder; paths given with
 from __future__ import annotations
 
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
+from simrec.config.merge import deep_merge, format_validation_error
 from simrec.config.schema import ScenarioConfig
+from simrec.config.shipped import scenario_path
 from simrec.core.errors import ConfigError
+
+__all__ = ["deep_merge", "format_validation_error", "load_scenario", "parse_overrides"]
 
 # Keys (relative to an environment or agents block) that hold file paths.
 _ENV_PATH_KEYS = (("data", "path"), ("data", "cache_dir"), ("data", "archetypes"), ("data", "items_path"), ("social", "path"))
@@ -28,7 +30,7 @@ _BLOCK_PATH_KEYS = {"environment": _ENV_PATH_KEYS, "agents": ()}
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"Scenario file not found: {path}. Check the path (scenarios live in scenarios/).")
+        raise ConfigError(f"File not found: {path}. Check the path.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -48,17 +50,6 @@ def _resolve_paths(block: dict[str, Any], base: Path, keys: tuple[tuple[str, ...
         if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
             p = Path(node[key[-1]]).expanduser()
             node[key[-1]] = str(p if p.is_absolute() else (base / p).resolve())
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Return ``base`` updated recursively by ``over`` (mappings merge, other values replace)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _load_block(value: Any, name: str, base: Path) -> Any:
@@ -117,7 +108,9 @@ def load_scenario(
     """Load and validate a scenario.
 
     Args:
-        path: The scenario YAML file (or None when ``data`` is given).
+        path: The scenario YAML file, or the name of a shipped scenario such as
+            ``"quickstart"`` when no file exists at that path (or None when ``data``
+            is given); see :func:`simrec.config.shipped.scenario_path`.
         overrides: ``path.to.key=value`` strings applied after loading.
         data: A scenario as a mapping instead of a file (its relative paths
             resolve against the current directory).
@@ -125,15 +118,13 @@ def load_scenario(
     Raises:
         ConfigError: naming the file, the offending keys and the allowed values.
     """
-    source = str(path) if path is not None else "<inline scenario>"
     if path is not None:
-        p = Path(path)
-        raw = _read_yaml(p)
-        base = p.resolve().parent
+        p = scenario_path(path)
+        source, raw, base = str(p), _read_yaml(p), p.resolve().parent
+        raw.setdefault("name", p.stem)
     else:
-        raw = dict(data or {})
-        base = Path.cwd()
-    raw.setdefault("name", Path(path).stem if path is not None else "scenario")
+        source, raw, base = "<inline scenario>", dict(data or {}), Path.cwd()
+        raw.setdefault("name", "scenario")
     for block in ("environment", "agents"):
         if block in raw:
             raw[block] = _load_block(raw[block], block, base)
@@ -151,68 +142,3 @@ def load_scenario(
 
         variant_configs(cfg)  # each variant must validate before anything runs
     return cfg
-
-
-# --- error messages -------------------------------------------------------------
-
-
-def _unwrap(annotation: Any) -> list[Any]:
-    """The model classes an annotation may hold (through Optional, Annotated, unions, lists)."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType, list, dict, tuple):
-        return [m for a in typing.get_args(annotation) for m in _unwrap(a)]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return []
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """Walk the schema along an error location to the model that owns its last key."""
-    model: type[BaseModel] | None = ScenarioConfig
-    i = 0
-    while i < len(loc) - 1 and model is not None:
-        field = model.model_fields.get(str(loc[i]))
-        if field is None:
-            return None
-        candidates = _unwrap(field.annotation)
-        i += 1
-        if len(candidates) > 1 and i < len(loc) - 1:
-            # A discriminated union puts the tag into the location.
-            tagged = [c for c in candidates if c.model_fields.get("source") and c.model_fields["source"].default == loc[i]]
-            if tagged:
-                candidates = tagged
-                i += 1
-        model = candidates[0] if candidates else None
-    return model
-
-
-_DATA_TAGS = ("synthetic", "movielens", "file")
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    # Drop the discriminator tag pydantic inserts after a tagged union ("data.movielens.path").
-    parts = [p for i, p in enumerate(loc) if not (i and loc[i - 1] == "data" and p in _DATA_TAGS)]
-    return ".".join(str(p) for p in parts)
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One readable paragraph per problem, naming key, file and allowed values."""
-    lines = [f"Invalid scenario {source}:"]
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = _loc_text(loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            model = _model_at(loc)
-            parent = _loc_text(loc[:-1]) or "the top level"
-            allowed = ", ".join(model.model_fields) if model is not None else "?"
-            lines.append(f"  - unknown key '{where}'. Allowed keys under {parent}: {allowed}.")
-        elif err["type"] == "missing":
-            lines.append(f"  - '{where}' is required but missing.")
-        else:
-            got = err.get("input")
-            got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
-            lines.append(f"  - '{where}': {err['msg']}{got_text}.")
-    lines.append("Fix the file or the --set override and run again; `simrec list` shows registered names.")
-    return "\n".join(lines)

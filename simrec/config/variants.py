@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from simrec.config.loader import deep_merge, format_validation_error
+from simrec.config.merge import deep_merge, format_validation_error
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 

@@ -114,7 +114,8 @@ def implicit_als(
     reg: float = 0.05,
     alpha: float = 10.0,
     iterations: int = 10,
-    rng: np.random.Generator | None = None,
+    *,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit implicit-feedback MF by confidence-weighted ALS (Hu, Koren & Volinsky 2008).
 
@@ -128,7 +129,7 @@ def implicit_als(
         reg: L2 regularisation of both factor matrices.
         alpha: Confidence scale of observed entries.
         iterations: Sweeps (each solves users, then items).
-        rng: Generator for the initial item factors (default: seed 0).
+        rng: Generator for the initial item factors (required: the caller's seeded stream).
 
     Returns:
         ``(user_factors [n_users, factors], item_factors [n_items, factors])``,
@@ -143,7 +144,6 @@ def implicit_als(
     iterations = check_int("ALS", "iterations", iterations)
     reg = check_nonneg("ALS", "reg", reg)
     alpha = check_nonneg("ALS", "alpha", alpha)
-    rng = rng if rng is not None else np.random.default_rng(0)
     r = sp.csr_matrix(matrix, dtype=np.float32)
     r.eliminate_zeros()
     r.sum_duplicates()
@@ -212,7 +212,8 @@ def explicit_als(
     factors: int = 16,
     reg: float = 0.1,
     iterations: int = 15,
-    rng: np.random.Generator | None = None,
+    *,
+    rng: np.random.Generator,
 ) -> ExplicitModel:
     """Fit a biased rating model by ALS with count-scaled regularisation (ALS-WR).
 
@@ -229,7 +230,7 @@ def explicit_als(
         factors: Latent dimension.
         reg: Regularisation per rating.
         iterations: Sweeps (each solves users, then items).
-        rng: Generator for the initial item factors (default: seed 0).
+        rng: Generator for the initial item factors (required: the caller's seeded stream).
 
     Returns:
         The fitted :class:`ExplicitModel`; users/items without ratings get zero
@@ -243,7 +244,6 @@ def explicit_als(
     iterations = check_int("ALS", "iterations", iterations)
     if not check_nonneg("ALS", "reg", reg) > 0:
         raise ConfigError(f"explicit ALS reg must be positive, got {reg!r}.")
-    rng = rng if rng is not None else np.random.default_rng(0)
     user = np.asarray(user, dtype=np.int64)
     item = np.asarray(item, dtype=np.int64)
     rating = np.asarray(rating, dtype=np.float64)

@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from simrec.core.errors import ConfigError
+from simrec.core.resources import resource_path
 from simrec.data.types import Dataset, Interactions
 
 GENRE_NAMES = (
@@ -46,13 +47,26 @@ def genre_names(n: int) -> list[str]:
     return [GENRE_NAMES[g] if g < len(GENRE_NAMES) else f"Genre {g + 1}" for g in range(n)]
 
 
-def load_archetypes(path: Path) -> list[dict[str, Any]]:
-    """Read persona archetypes from YAML (see ``agents/archetypes/default.yaml``)."""
-    if not Path(path).is_file():
+def default_archetypes_path() -> Path:
+    """The shipped persona archetypes (package data ``simrec/resources/agents/archetypes``)."""
+    return resource_path("agents", "archetypes", "default.yaml")
+
+
+def load_archetypes(path: Path | str | None = None) -> list[dict[str, Any]]:
+    """Read persona archetypes from YAML.
+
+    Args:
+        path: The file; default: the shipped ones (:func:`default_archetypes_path`).
+
+    Raises:
+        ConfigError: if the file is missing or an archetype lacks a name or a positive share.
+    """
+    path = default_archetypes_path() if path is None else Path(path)
+    if not path.is_file():
         raise ConfigError(
             f"Archetypes file not found: {path}. Point environment.data.archetypes at a YAML file."
         )
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     arch = data.get("archetypes")
     if not isinstance(arch, list) or not arch:
         raise ConfigError(f"{path}: expected a non-empty 'archetypes' list.")

@@ -13,8 +13,8 @@ explicit opt-in: importing it registers ``"simrec/RecEnv-v0"``, after which
 
 Rules the agent plays by:
 
-* The observation holds only what a real platform knows (DESIGN.md §3): the
-  user's index, their last ``history`` interactions (real training log, then
+* The observation holds only what a real platform knows (docs/architecture.md,
+  "Extension points"): the user's index, their last ``history`` interactions (real training log, then
   this episode's watches, most recent last, left-padded with ``n_items``),
   the stars of those (0 unrated or padding, clipped to 0..5), the page number
   within the session and the number of sessions finished in the episode.

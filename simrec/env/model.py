@@ -39,7 +39,7 @@ import numpy as np
 
 from simrec.agents.mind import IMPORTANCE
 from simrec.agents.policies.base import Policy
-from simrec.agents.prompts import clean_untrusted
+from simrec.agents.untrusted import clean_untrusted
 from simrec.agents.state import UserState
 from simrec.agents.user import ItemAgent, UserAgent
 from simrec.config.schema import ScenarioConfig

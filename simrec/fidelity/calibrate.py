@@ -39,7 +39,7 @@ show how the scores move with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,42 +47,15 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from simrec.core.rng import child_rng
+from simrec.world.calibration import Calibration
 
 if TYPE_CHECKING:
-    from simrec.config.schema import ChoiceParams, ScenarioConfig
+    from simrec.config.schema import ScenarioConfig
     from simrec.world.build import World
 
 #: Utility terms whose weights calibration fits, and the ChoiceParams field of each.
 FITTED_TERMS = {"taste": "beta_taste", "genre": "beta_genre", "novelty": "beta_novelty", "popularity": "beta_popularity"}
 _RIDGE = 1e-3
-
-
-@dataclass
-class Calibration:
-    """Parameters fitted to real behaviour and how well they fit.
-
-    Attributes:
-        params: ``ChoiceParams`` fields to override.
-        report: Figures of the fit (validation lists, log-likelihood, errors).
-    """
-
-    params: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
-
-    def apply(self, choice: ChoiceParams) -> ChoiceParams:
-        """``choice`` with the fitted fields replaced."""
-        return choice.model_copy(update=self.params)
-
-    def to_json(self) -> dict[str, Any]:
-        """Parameters and report as JSON-ready values."""
-        def plain(v: Any) -> Any:
-            if isinstance(v, dict):
-                return {k: plain(x) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                return [plain(x) for x in v]
-            return v.item() if isinstance(v, np.generic) else v
-
-        return {"params": plain(self.params), "report": plain(self.report)}
 
 
 def fit_logit(terms: dict[str, np.ndarray], offset: np.ndarray, labels: np.ndarray) -> tuple[dict[str, float], float, float]:

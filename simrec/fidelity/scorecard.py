@@ -153,7 +153,7 @@ def measure_fidelity(
                              "llm_fallbacks": int((dec.sources() == _FALLBACK_CODE).sum()),
                              "accuracy_llm": float(s.accuracy[llm_rows].mean()) if llm_rows.any() else float("nan")})  # fmt: skip
                 if mode != "choice":  # LLM-driven users rate what they watched during the protocol
-                    a, b = rf.protocol_heldout_stars(world, lst, dec, holder.policy.llm_mask)
+                    a, b = rf.protocol_heldout_stars(world, lst, dec, holder.policy.llm_users())
                     sim_stars.append(a)
                     real_stars.append(b)
             llm_part = (np.concatenate(sim_stars), np.concatenate(real_stars)) if sim_stars else None
@@ -161,7 +161,7 @@ def measure_fidelity(
             evaluated = np.arange(world.population.n_users) if users is None else np.unique(
                 np.concatenate([lst.users for lst in lists.values()]))  # fmt: skip
             if mode != "choice":
-                evaluated = evaluated[~holder.policy.llm_mask[evaluated]]
+                evaluated = evaluated[~holder.policy.llm_users()[evaluated]]
             choice = holder.policy if mode == "choice" else holder.policy.choice
             a, b = rf.choice_heldout_stars(choice, world, evaluated)
             sim_stars.append(a)

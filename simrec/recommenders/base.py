@@ -89,12 +89,21 @@ class BaseRecommender:
     :meth:`recommend` itself where a faster exact path exists.
 
     Args:
-        rng: The recommender's own seeded generator (from the run's root seed).
+        rng: The recommender's own seeded generator (from the run's root seed; required:
+            :func:`build_recommender` passes the run's ``"recommender"`` child).
         chunk_size: Users scored per dense block in :meth:`recommend`.
+
+    Raises:
+        TypeError: without ``rng`` (a fixed fallback seed would hide the run's seed).
     """
 
     def __init__(self, rng: np.random.Generator | None = None, chunk_size: int = 2048) -> None:
-        self.rng = rng if rng is not None else np.random.default_rng(0)
+        if rng is None:
+            raise TypeError(
+                f"{type(self).__name__} needs rng, a seeded numpy Generator (e.g. "
+                "simrec.core.rng.child_rng(seed, 'recommender')); build_recommender passes the run's."
+            )
+        self.rng = rng
         self.chunk_size = int(chunk_size)
         self.n_users = 0
         self.n_items = 0

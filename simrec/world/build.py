@@ -19,7 +19,7 @@ from simrec.world.population import TRAITS, Population, build_population
 from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
 
 if TYPE_CHECKING:
-    from simrec.fidelity.calibrate import Calibration
+    from simrec.world.calibration import Calibration
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,10 @@ def test_quickstart_resolves_environment_and_agent_files() -> None:
     cfg = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
     assert cfg.name == "quickstart"
     assert cfg.environment.data.source == "synthetic"
-    # archetypes path in the environment file resolves against that file's folder
-    assert Path(cfg.environment.data.archetypes) == (ROOT / "agents" / "archetypes" / "default.yaml")
+    # archetypes path in the environment file resolves against that file's folder (the loader
+    # resolves links: the checkout's agents/ links to the package data, simrec/resources/agents)
+    archetypes = (ROOT / "agents" / "archetypes" / "default.yaml").resolve()
+    assert Path(cfg.environment.data.archetypes) == archetypes
     assert cfg.recommender.name == "mf"
 
 

@@ -168,12 +168,12 @@ def test_explicit_shapes_determinism_and_predict_broadcasting() -> None:
 )
 def test_implicit_rejects_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
-        implicit_als(sp.csr_matrix((3, 3), dtype=np.float32), **kwargs)  # type: ignore[arg-type]
+        implicit_als(sp.csr_matrix((3, 3), dtype=np.float32), **kwargs, rng=np.random.default_rng(0))  # type: ignore[arg-type]
 
 
 def test_explicit_rejects_bad_parameters() -> None:
     one = np.zeros(1, np.int64)
     with pytest.raises(ConfigError):
-        explicit_als(one, one, np.ones(1), 1, 1, reg=0.0)
+        explicit_als(one, one, np.ones(1), 1, 1, reg=0.0, rng=np.random.default_rng(0))
     with pytest.raises(ConfigError):
-        explicit_als(one, one, np.ones(1), 1, 1, factors=0)
+        explicit_als(one, one, np.ones(1), 1, 1, factors=0, rng=np.random.default_rng(0))
