@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from simrec.augment.utility import ARMS, LIFTS
-from simrec.io.manifest import fresh_folder, git_revision, package_versions, write_json_atomic
+from simrec.io.manifest import fresh_folder
+from simrec.io.manifest_model import Manifest, now
 from simrec.io.report import (
     esc,
     figure_class,
@@ -143,10 +144,10 @@ def write_study(
             "<h2>Lift, mean over seeds</h2>", html_table(SUMMARY_HEADER, summary_rows(summary)),
             "<h2>Per seed</h2>", _plot(lift), html_table(list(per_seed.columns), per_seed.to_numpy(object).tolist())]  # fmt: skip
     write_text(paths["report.html"], html_page(title, body))
-    manifest = {"simrec_augment": 1, "name": folder.name, "options": options,
-                "scenario": cfg.model_dump(mode="json"), "versions": package_versions(), "git": git_revision(),
-                "summary": summary.to_dict("records"),
-                "data": {k: [str(p.relative_to(folder)) for p in v] for k, v in data_files.items()},
-                "timings_s": {k: round(v, 4) for k, v in timings.items()}}  # fmt: skip
-    write_json_atomic(paths["manifest.json"], manifest)
+    Manifest.of(
+        "augment", folder.name, status="completed", finished_at=now(), options=options,
+        scenario=cfg.model_dump(mode="json"), summary=summary.to_dict("records"),
+        data={k: [str(p.relative_to(folder)) for p in v] for k, v in data_files.items()},
+        timings_s={k: round(v, 4) for k, v in timings.items()},
+    ).write(paths["manifest.json"])  # fmt: skip
     return paths

@@ -11,7 +11,6 @@ The bench folder (``<output_dir>/<name>/``, never clobbered) holds:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -26,13 +25,8 @@ from simrec.bench.executors import build_executor
 from simrec.bench.leaderboard import leaderboard, to_markdown
 from simrec.bench.spec import BenchSpec
 from simrec.core.errors import SimrecError
-from simrec.io.manifest import (
-    atomic_path,
-    fresh_folder,
-    git_revision,
-    package_versions,
-    write_json_atomic,
-)
+from simrec.io.manifest import atomic_path, fresh_folder
+from simrec.io.manifest_model import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +64,9 @@ def run_bench(spec: BenchSpec, progress: Callable[[int, int, dict[str, Any]], No
     start = time.perf_counter()
     bench_dir = _bench_dir(spec)
     cells = cells_of(spec, bench_dir)
-    manifest: dict[str, Any] = {
-        "simrec_bench": 1, "name": bench_dir.name, "status": "running",
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "spec": spec.model_dump(mode="json"), "cells": len(cells),
-        "versions": package_versions(), "git": git_revision(),
-    }  # fmt: skip
-    write_json_atomic(bench_dir / "manifest.json", manifest)
+    spec_json = spec.model_dump(mode="json")
+    manifest = Manifest.start("bench", bench_dir.name, spec=spec_json, cells=len(cells))
+    manifest.write(bench_dir / "manifest.json")
     rows: list[dict[str, Any] | None] = [None] * len(cells)
     failures: dict[str, str] = {}
     executor = build_executor(spec.executor, spec.workers, spec.ray_address)
@@ -108,15 +98,12 @@ def run_bench(spec: BenchSpec, progress: Callable[[int, int, dict[str, Any]], No
                 write_bench_report(bench_dir, table, board, spec)
             except Exception as exc:  # the numbers are written; a plotting problem must not hide them
                 log.warning("could not write the bench report: %s", exc)
-                manifest["report_error"] = f"{type(exc).__name__}: {exc}"
+                manifest.report_error = f"{type(exc).__name__}: {exc}"
         missing = [c.cell_id for c, r in zip(cells, rows, strict=True) if r is None]
-        manifest.update(
-            status="completed" if not missing else "failed",
-            finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            wall_s=round(time.perf_counter() - start, 2), cells_done=done, cells_missing=missing,
-            failures=failures,
-        )  # fmt: skip
-        write_json_atomic(bench_dir / "manifest.json", manifest)
+        manifest.finish(
+            "completed" if not missing else "failed", wall_s=round(time.perf_counter() - start, 2),
+            cells_done=done, cells_missing=missing, failures=failures,
+        ).write(bench_dir / "manifest.json")  # fmt: skip
     if missing:
         raise SimrecError(
             f"{len(missing)} of {len(cells)} bench cells did not finish ({failures.get('executor', 'see logs')}); "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +24,13 @@ from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.fidelity import ratings as rf
 from simrec.fidelity.calibrate import calibrate_world
+from simrec.fidelity.result import Fidelity
 from simrec.fidelity.protocol import NEGATIVES, RATIOS, build_lists, run_protocol, score_choices
 from simrec.world.build import World, build_world
 
 MODES = ("choice", "llm", "hybrid")
 _LLM_CODE = DECISION_SOURCES.index("llm")
 _FALLBACK_CODE = DECISION_SOURCES.index("fallback")
-
-
-@dataclass
-class Fidelity:
-    """Everything :func:`measure_fidelity` found.
-
-    Attributes:
-        scorecard: One row per mode × negatives × ratio (users, skipped, accuracy, precision, recall, F1, ...).
-        ratings: One row per mode (RMSE, MAE, rated count, JS divergence and distance, star shares).
-        stars: Per mode, ``(simulated, real)`` star distributions over 1..5.
-        behaviour: Popularity correlation and pages histogram of the short simulation (empty without one).
-        timings: Seconds per phase.
-        calibration: What ``agents.calibration`` fitted (parameters and report), or ``None``.
-    """
-
-    scorecard: pd.DataFrame
-    ratings: pd.DataFrame
-    stars: dict[str, tuple[np.ndarray, np.ndarray]]
-    behaviour: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    calibration: dict[str, Any] | None = None
 
 
 def _mode_cfg(cfg: ScenarioConfig, mode: str, llm_users: int | None) -> ScenarioConfig:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simrec.io.manifest import fresh_folder, git_revision, package_versions, write_json_atomic
+from simrec.io.manifest import fresh_folder, write_json_atomic
+from simrec.io.manifest_model import Manifest, now
 from simrec.io.report import (
     esc,
     figure_class,
@@ -21,7 +22,7 @@ from simrec.io.report import (
 
 if TYPE_CHECKING:
     from simrec.config.schema import ScenarioConfig
-    from simrec.fidelity.scorecard import Fidelity
+    from simrec.fidelity.result import Fidelity
 
 _SCORE_COLS = ["mode", "negatives", "ratio", "users", "skipped", "accuracy", "precision", "recall", "f1", "picked"]
 _RATING_COLS = ["mode", "rmse", "mae", "n_rated", "js_divergence", "js_distance", "rmse_llm", "n_rated_llm"]
@@ -125,10 +126,11 @@ def write_scorecard(fid: Fidelity, folder: Path, cfg: ScenarioConfig, seed: int,
         paths["calibration.json"] = folder / "calibration.json"
     body += ["<h2>Plots</h2>", *_plots(fid)]
     write_text(paths["report.html"], html_page(title, body))
-    manifest = {"simrec_fidelity": 1, "name": folder.name, "seed": seed, "options": options,
-                "scenario": cfg.model_dump(mode="json"), "versions": package_versions(), "git": git_revision(),
-                "timings_s": {k: round(v, 4) for k, v in fid.timings.items()}}  # fmt: skip
-    write_json_atomic(folder / "manifest.json", manifest)
+    Manifest.of(
+        "fidelity", folder.name, status="completed", finished_at=now(), seed=seed, options=options,
+        scenario=cfg.model_dump(mode="json"),
+        timings_s={k: round(v, 4) for k, v in fid.timings.items()},
+    ).write(folder / "manifest.json")  # fmt: skip
     paths["manifest.json"] = folder / "manifest.json"
     return paths
 

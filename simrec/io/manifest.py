@@ -1,4 +1,4 @@
-"""Provenance of a run (package versions, git revision) and atomic file writes.
+"""Provenance of a run (package versions, git revision), atomic file writes and fresh folders.
 
 Every file a run writes goes through a temporary name in the same folder and
 :func:`os.replace`, so a reader (or a crash) never sees half a file and an older
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simrec.core.errors import DataError
+from simrec.core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +169,37 @@ def read_parquet_checked(path: Path) -> pd.DataFrame:
         raise DataError(f"Cannot read {path}: {err}. The file is damaged; re-run the scenario.") from err
 
 
-def fresh_folder(base: Path, name: str) -> Path:
-    """Create and return ``base/name``, or ``name-2``, ``name-3``, ... if taken (never clobbers)."""
+def fresh_folder(base: Path, name: str, overwrite: bool = False) -> Path:
+    """Create and return the folder ``base/name`` for a new run, bench, scorecard or study.
+
+    A taken name (an existing file or non-empty folder) is never clobbered: the
+    folder becomes the first free ``name-2``, ``name-3``, ... With ``overwrite``,
+    an existing ``base/name`` is deleted and reused instead, but only if it holds
+    a ``manifest.json`` (it is a folder simrec wrote).
+
+    Args:
+        base: The parent folder (created if missing).
+        name: The wanted folder name.
+        overwrite: Replace an existing simrec folder of that name.
+
+    Raises:
+        ConfigError: with ``overwrite``, if ``base/name`` exists and is not a simrec folder.
+    """
     base = Path(base)
-    folder, n = base / name, 2
-    while folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    folder = base / name
+    if overwrite and _taken(folder):
+        if not (folder / "manifest.json").is_file():
+            raise ConfigError(
+                f"{folder} exists and is not a simrec folder (no manifest.json); "
+                "refusing to delete it. Choose another name or output_dir."
+            )
+        shutil.rmtree(folder)
+    n = 2
+    while _taken(folder):
         folder, n = base / f"{name}-{n}", n + 1
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _taken(folder: Path) -> bool:
+    return folder.exists() and (not folder.is_dir() or any(folder.iterdir()))

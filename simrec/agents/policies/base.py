@@ -142,9 +142,9 @@ class Policy(Protocol):
     Subclass :class:`BasePolicy`, which implements all of it except :meth:`decide`.
     """
 
-    name: str
-    uses_llm: bool
-    uses_mind: bool
+    name: ClassVar[str]
+    uses_llm: ClassVar[bool]
+    uses_mind: ClassVar[bool]
 
     def decide(self, batch: PageBatch) -> Decisions:
         """Decide watches, ratings and exits for every user of ``batch``."""
