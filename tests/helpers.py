@@ -32,3 +32,12 @@ def ml100k_scenario(tmp_path: Path, ml100k_dir: Path, **over: Any) -> ScenarioCo
     overrides = [f"environment.data.path={ml100k_dir}", f"run.output_dir={tmp_path}"]
     overrides += [f"{k}={v}" for k, v in over.items()]
     return load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", overrides)
+
+
+#: Overrides that give a small scenario a living social graph (shares, graph snapshots every 2 steps).
+SOCIAL = {
+    "environment.social.builder": "watts_strogatz",
+    "environment.social.k": 4,
+    "environment.social.dynamics.share_rate": 0.3,
+    "environment.social.metrics.snapshot_every": 2,
+}

@@ -11,14 +11,7 @@ import pandas as pd
 
 from simrec.env.runner import run_scenario
 from simrec.io.events import list_parts, read_events
-from tests.helpers import small_scenario
-
-SOCIAL = {
-    "environment.social.builder": "watts_strogatz",
-    "environment.social.k": 4,
-    "environment.social.dynamics.share_rate": 0.3,
-    "environment.social.metrics.snapshot_every": 2,
-}
+from tests.helpers import SOCIAL, small_scenario
 
 
 def digest(path: Path) -> str:

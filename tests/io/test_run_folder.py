@@ -16,14 +16,7 @@ from simrec.io.events import read_events
 from simrec.io.manifest_model import Manifest
 from simrec.io.run_folder import RunFolder
 from simrec.world.build import build_world
-from tests.helpers import small_scenario
-
-SOCIAL = {
-    "environment.social.builder": "watts_strogatz",
-    "environment.social.k": 4,
-    "environment.social.dynamics.share_rate": 0.3,
-    "environment.social.metrics.snapshot_every": 2,
-}
+from tests.helpers import SOCIAL, small_scenario
 
 
 def read(folder: RunFolder) -> dict:
