@@ -20,6 +20,7 @@ from simrec.agents.persona import Persona, build_personas
 from simrec.agents.prompts import render_reflection
 from simrec.agents.schemas import Reflection
 from simrec.config.schema import LLMConfig, MemoryConfig
+from simrec.core.rng import mixed_seed
 from simrec.io.texts import TextRow
 from simrec.llm.types import LLMRequest
 from simrec.memory.base import MEMORY_STORES, MemoryRecord, MemoryStore
@@ -112,7 +113,8 @@ class Mind:
         requests = [
             LLMRequest(
                 render_reflection(p, [m.text for m in self.store.recent(a, every)]),
-                schema=Reflection, agent=a, step=step, purpose="reflection", seed=a * 7919 + step,
+                schema=Reflection, agent=a, step=step, purpose="reflection",
+                seed=mixed_seed(llm.settings.seed, a, step),
             )  # fmt: skip
             for a, p in zip(due, personas, strict=True)
         ]

@@ -30,3 +30,10 @@ def seed_sequence(seed: int, *names: str) -> np.random.SeedSequence:
 def child_rng(seed: int, *names: str) -> np.random.Generator:
     """Return a fresh generator for the named child stream of ``seed``."""
     return np.random.default_rng(seed_sequence(seed, *names))
+
+
+def mixed_seed(base: int, *parts: int) -> int:
+    """A 31-bit seed of ``base`` (e.g. an LLM backend's seed, itself a child of the root seed)
+    and ``parts`` (agent, step, page, ...): one LLM request's sampling seed."""
+    state = np.random.SeedSequence([int(base), *(int(p) for p in parts)]).generate_state(1)
+    return int(state[0]) % (2**31 - 1)

@@ -20,6 +20,7 @@ from simrec.agents.prompts import item_views, load_template, render_rerank
 from simrec.agents.schemas import MAX_PAGE, ranked_list_schema
 from simrec.core.checks import check_int
 from simrec.core.errors import ConfigError
+from simrec.core.rng import mixed_seed
 from simrec.data.types import Interactions
 from simrec.llm.types import LLMRequest
 from simrec.recommenders.base import BaseRecommender, build_recommender
@@ -124,5 +125,5 @@ class LLMRerankRecommender(BaseRecommender):
         messages = render_rerank(self._history_lines(user), item_views(self.catalog, items), self.template)
         return LLMRequest(
             messages, schema=ranked_list_schema(len(items)), agent=f"rerank:{user}", step=self.step,
-            purpose="rerank", seed=(user * 1_000_003 + self.step * 101 + 7) % (2**31 - 1),
+            purpose="rerank", seed=mixed_seed(self.llm.settings.seed, user, self.step),
         )  # fmt: skip

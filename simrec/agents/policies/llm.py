@@ -29,6 +29,7 @@ from simrec.agents.prompts import ItemView, clean_untrusted, item_views, load_te
 from simrec.agents.schemas import PageDecision, page_decision_schema
 from simrec.config.schema import PolicyConfig
 from simrec.core.errors import ConfigError
+from simrec.core.rng import mixed_seed
 from simrec.io.texts import TextRow
 from simrec.llm.types import LLMRequest
 from simrec.memory.base import MemoryRecord
@@ -141,14 +142,9 @@ class LLMPolicy(BasePolicy):
             u = int(batch.users[r])
             reqs.append(
                 LLMRequest(messages, schema=page_decision_schema(len(batch.items[r])), agent=u, step=batch.step, purpose="page_decision",
-                           seed=self._request_seed(u, batch.step, batch.page))  # fmt: skip
+                           seed=mixed_seed(self._seed_base, u, batch.step, max(batch.page, 0)))  # fmt: skip
             )
         return reqs
-
-    def _request_seed(self, user: int, step: int, page: int) -> int:
-        """The sampling seed of one page decision: the backend's seed, the user, the step and the page."""
-        state = np.random.SeedSequence([self._seed_base, user, step, max(page, 0)]).generate_state(1)
-        return int(state[0]) % (2**31 - 1)
 
     def _friends(self, user: int, limit: int = 2) -> list[str]:
         """Friends' recent activity: what up to ``limit`` of the most trusted followees liked last."""
