@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simrec.agents.guard import TextGuard
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError, DataError
 
@@ -77,9 +78,15 @@ def interview(run_dir: Path, user_id: str, question: str, k: int = 5) -> Answer:
     llm = build_backend(cfg.llm, cfg.seed, run_dir.parent)
     try:
         llm.health_check()
-        [resp] = llm.generate([LLMRequest(render_interview(persona, memories, question), agent=user,
-                                          purpose="interview", max_tokens=160)])  # fmt: skip
+        request = LLMRequest(render_interview(persona, memories, question), agent=user, purpose="interview",
+                             max_tokens=160)  # fmt: skip
+        [resp] = llm.generate([request])
     finally:
         llm.close()
-    text = (resp.text or "").strip() if resp.ok else "(no answer: the LLM call failed: " + str(resp.error) + ")"
-    return Answer(user, persona.text, memories, text, resp.ok)
+    if not resp.ok:
+        return Answer(user, persona.text, memories, f"(no answer: the LLM call failed: {resp.error})", False)
+    text = (resp.text or "").strip()
+    why = TextGuard().problem(text, "answer", [m.content for m in request.messages])
+    if why is not None:
+        return Answer(user, persona.text, memories, f"(no answer: the model's reply was dropped by the text guard: {why})", False)
+    return Answer(user, persona.text, memories, text, True)

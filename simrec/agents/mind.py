@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simrec.agents.guard import TextGuard
 from simrec.agents.persona import Persona, build_personas
 from simrec.agents.prompts import render_reflection
 from simrec.agents.schemas import Reflection
@@ -77,6 +78,8 @@ class Mind:
         self._personas: dict[int, Persona] = {}
         self._since_reflection: dict[int, int] = {}
         self.written = 0
+        #: Checks every text the agents write (policies use it too); counts what it drops.
+        self.guard = TextGuard(titles=world.catalog.titles)
 
     def personas(self, users: Sequence[int]) -> list[Persona]:
         """Personas of ``users`` (built once each)."""
@@ -120,11 +123,14 @@ class Mind:
         ]
         rows: list[TextRow] = []
         records: list[MemoryRecord] = []
-        for a, resp in zip(due, llm.generate(requests), strict=True):
+        for a, req, resp in zip(due, requests, llm.generate(requests), strict=True):
             self._since_reflection[a] = 0
             if not resp.ok:
                 continue  # counted as a fallback by the LLM layer; the agent simply does not reflect
+            prompt = [m.content for m in req.messages]
             for insight in resp.parsed.insights:  # type: ignore[union-attr]
+                if not self.guard.check(insight, "reflection", prompt):
+                    continue  # dropped and counted; never remembered
                 records.append(MemoryRecord(a, step, "reflection", insight, IMPORTANCE["reflection"]))
                 rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, insight))
         self.store.add(records)

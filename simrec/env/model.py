@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LLM_METRICS", "METRICS", "MIND_METRICS", "PHASES", "SimModel", "watches"]
 
-MIND_METRICS = ("llm_decisions", "llm_fallbacks", "memories", "reflections", "profiles_updated")
+MIND_METRICS = ("llm_decisions", "llm_fallbacks", "memories", "reflections", "profiles_updated", "texts_dropped")
 LLM_METRICS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cached")
 METRICS = (
     "step", "sessions", "pages", "impressions", "clicks", "ratings", "ctr", "mean_rating",
@@ -153,6 +153,7 @@ class SimModel(mesa.Model):
         self.timings: dict[str, float] = defaultdict(float)
         self.totals: dict[str, int] = defaultdict(int)
         self._last_counters: dict[str, int] = {}
+        self._last_dropped = 0
         env = cfg.environment
         self.page_size = env.page_size
         self.pages_per_session = env.pages_per_session
@@ -360,6 +361,7 @@ class SimModel(mesa.Model):
 
     def _mind_row(self, minds: MindStep, profiles: int) -> dict[str, float]:
         """The step's LLM-agent metrics (decisions and fallbacks since the last step, memories, ...)."""
+        assert self.mind is not None
         counters = dict(self.policy.counters())
         row = {
             "llm_decisions": counters.get("llm_decisions", 0) - self._last_counters.get("llm_decisions", 0),
@@ -367,8 +369,12 @@ class SimModel(mesa.Model):
             "memories": minds.memories or 0,
             "reflections": len(minds.reflections),
             "profiles_updated": profiles,
+            # texts the guard dropped this step (policy's and reflections: one guard, the mind's)
+            "texts_dropped": self.mind.guard.total_dropped - self._last_dropped,
         }
+        self._last_dropped = self.mind.guard.total_dropped
         self.totals["reflections"] += len(minds.reflections)
+        self.totals["texts_dropped"] += int(row["texts_dropped"])
         self._last_counters = counters
         return row
 

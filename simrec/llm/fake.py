@@ -62,9 +62,12 @@ class ScriptedBackend(BaseBackend):
 
     @classmethod
     def from_config(cls, cfg, settings, cache, usage):  # noqa: ANN001, ANN206
-        """From a scenario: replies from ``llm.chat_kwargs.replies`` (a list, served in turn),
+        """From a scenario: replies from ``llm.chat_kwargs.replies`` — a list (served in turn) or a
+        mapping ``{text in the last message: reply}`` (first match; ``""`` matches anything) —
         else ``"{}"`` for every call (schemas whose fields all have defaults validate)."""
         replies = (cfg.chat_kwargs or {}).get("replies")
+        if isinstance(replies, Mapping):
+            return cls(settings, dict(replies), cache, usage)
         return cls(settings, list(replies) if replies else None, cache, usage)
 
     def _pick(self, call: Call) -> Reply:

@@ -15,12 +15,16 @@ from simrec.io.texts import read_texts
 from tests.agents.test_llm_policy import GOOD
 from tests.helpers import ROOT, small_scenario
 
+#: What the scripted model says in an interview (plain text: JSON would fail the text guard).
+ANSWER = "The tense ones stayed with me; the slow drama lost me halfway."
+
 
 def test_interview_after_an_llm_run(tmp_path: Path) -> None:
     cfg = small_scenario(
         tmp_path,
         **{"policy.name": "llm", "llm.backend": "fake", "run.steps": 2, "environment.data.n_users": 12,
-           "llm.chat_kwargs": json.dumps({"replies": [GOOD]}), "agents.memory.reflect_every": 0},  # fmt: skip
+           "llm.chat_kwargs": json.dumps({"replies": {"What did you think": ANSWER, "": GOOD}}),
+           "agents.memory.reflect_every": 0},  # fmt: skip
     )
     run = run_scenario(cfg).run_dir
     users = pd.read_parquet(run / "users.parquet")

@@ -166,8 +166,9 @@ class LLMPolicy(BasePolicy):
         page_texts: list[TextRow] = []
         if len(rows):
             prior = self.choice.watch_probability(util)
-            replies = self.llm.generate(self._requests(batch, rows, prior))
-            for r, resp in zip(rows, replies, strict=True):
+            requests = self._requests(batch, rows, prior)
+            replies = self.llm.generate(requests)
+            for r, req, resp in zip(rows, requests, replies, strict=True):
                 if not resp.ok:
                     source[r] = SRC["fallback"]
                     self.stats["llm_fallbacks"] += 1
@@ -182,13 +183,15 @@ class LLMPolicy(BasePolicy):
                     clicks[r, p - 1] = True
                     ratings[r, p - 1] = stars[p].stars if p in stars else own[p - 1]
                 leave_llm[r] = d.leave
+                prompt = [m.content for m in req.messages]
+                texts = self._texts(batch, r, watch, stars, d, prompt)
                 if d.share is not None and d.share in watch:
                     shares[r, d.share - 1] = True
-                    if d.message:
+                    if any(t.kind == "share" for t in texts):  # a message that passed the guard
                         self.share_messages[(int(batch.users[r]), int(batch.items[r, d.share - 1]))] = d.message
                 source[r] = SRC["llm"]
                 self.stats["llm_decisions"] += 1
-                page_texts += self._texts(batch, r, watch, stars, d)
+                page_texts += texts
         self.stats["choice_decisions"] += int((source == SRC["choice"]).sum())
         sat, fat = self.choice.feel(batch, clicks, ratings)
         exits = self.choice.leave(batch.users, sat, fat)
@@ -198,20 +201,27 @@ class LLMPolicy(BasePolicy):
         self.texts += page_texts
         return Decisions(clicks, ratings, exits, sat, fat, source, shares=shares, share_decided=is_llm)
 
-    def _texts(self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision) -> list[TextRow]:
+    def _texts(
+        self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision, prompt: list[str]
+    ) -> list[TextRow]:
+        """The reasons, review and share message of one reply that pass the text guard.
+
+        A text that fails is dropped and counted (``mind.guard``); its decision stands.
+        """
         u = int(batch.users[r])
         session = int(batch.sessions[r]) if batch.sessions is not None else -1
+        guard = self.mind.guard
         out = []
         for p in watch:
-            if p in stars and stars[p].reason:
+            if p in stars and stars[p].reason and guard.check(stars[p].reason, "reason", prompt):
                 item = int(batch.items[r, p - 1])
                 out.append(TextRow(batch.step, session, batch.page, u, item, "reason", stars[p].stars, stars[p].reason))
-        if d.review:
+        if d.review and guard.check(d.review, "review", prompt):
             item = int(batch.items[r, watch[0] - 1]) if watch else -1
             out.append(TextRow(batch.step, session, batch.page, u, item, "review", 0, d.review))
-        if d.share is not None and 1 <= d.share <= batch.items.shape[1]:
+        if d.share is not None and d.share in watch and d.message and guard.check(d.message, "share", prompt):
             out.append(TextRow(batch.step, session, batch.page, u, int(batch.items[r, d.share - 1]), "share", 0,
-                               d.message or "shared with friends"))  # fmt: skip
+                               d.message))  # fmt: skip
         return out
 
     def _remember(self, batch: PageBatch, rows: np.ndarray, clicks: np.ndarray, ratings: np.ndarray,
@@ -256,8 +266,8 @@ class LLMPolicy(BasePolicy):
         return out
 
     def counters(self) -> Mapping[str, int]:
-        """LLM decisions, fallbacks to the choice model and choice decisions so far."""
-        return dict(self.stats)
+        """LLM decisions, fallbacks to the choice model, choice decisions and texts dropped so far."""
+        return {**self.stats, "texts_dropped": self.mind.guard.total_dropped}
 
 
 class HybridPolicy(LLMPolicy):
