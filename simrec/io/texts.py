@@ -79,8 +79,13 @@ class TextSink:
         self._rows.clear()
 
     def close(self) -> None:
-        """Flush what is left."""
+        """Flush what is left; a folder that got no part gets an empty one with the schema, so
+        any Parquet reader (pandas, DuckDB) sees the columns of a run whose agents wrote nothing."""
         self.flush()
+        if not list_parts(self.directory):
+            with atomic_path(self.directory / f"part-{self._next:05d}.parquet") as tmp:
+                pq.write_table(TEXT_SCHEMA.empty_table(), tmp, compression="zstd")
+            self._next += 1
 
 
 def read_texts(run_dir: Path) -> pd.DataFrame:

@@ -196,3 +196,16 @@ def test_read_events_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "events.parquet").mkdir()
     with pytest.raises(DataError, match="no part files"):
         read_events(tmp_path)
+
+
+def test_a_text_sink_that_got_nothing_leaves_a_readable_empty_table(tmp_path: Path) -> None:
+    from simrec.io.texts import TEXT_SCHEMA, TextSink, read_texts
+
+    sink = TextSink(tmp_path / "texts.parquet")
+    sink.flush()
+    sink.close()
+    sink.close()  # closing twice adds nothing
+    frame = pd.read_parquet(tmp_path / "texts.parquet")
+    assert list(frame.columns) == TEXT_SCHEMA.names and len(frame) == 0
+    assert len(list((tmp_path / "texts.parquet").iterdir())) == 1
+    assert list(read_texts(tmp_path).columns) == TEXT_SCHEMA.names
