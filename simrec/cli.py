@@ -80,6 +80,7 @@ def run(
     n_runs = max(1, len(cfg.variants))
     what = f"{cfg.run.steps} steps" + (f" × {n_runs} variants: {', '.join(cfg.variants)}" if cfg.variants else "")
     console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({what})")
+    _say_adapter(cfg)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -114,6 +115,25 @@ def run(
             )
             raise typer.Exit(code=130) from None
     _print_summary(result)
+
+
+def _say_adapter(cfg) -> None:  # noqa: ANN001
+    """Which embedded model LLM-driven agents think with (tuned or not)."""
+    from simrec.agents.policies.base import policy_uses_llm
+    from simrec.io.adapters import resolve_llm
+
+    if cfg.llm.backend != "llamacpp" or not policy_uses_llm(cfg.policy):
+        return
+    try:
+        adapter = resolve_llm(cfg).adapter
+    except SimrecError:
+        return  # the run itself reports it
+    model = cfg.llm.model or "smollm2-135m"
+    if adapter == "none":
+        console.print(f"LLM-driven agents think with the untuned {model}; `simrec tune {cfg.name}` teaches it "
+                      "this data set's users.", highlight=False)  # fmt: skip
+    else:
+        console.print(f"LLM-driven agents think with {model} tuned for this scenario ({adapter}).", highlight=False)
 
 
 def _print_summary(result) -> None:
@@ -312,6 +332,51 @@ def bench(
         out.print(table)
     out.print(f"leaderboard: {result.bench_dir / 'leaderboard.md'}  report: {result.bench_dir / 'report.html'}")
     out.print(f"wall time {result.wall_s:.1f} s")
+
+
+@app.command()
+def tune(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML or shipped name (its data's training split)")],
+    steps: Annotated[int | None, typer.Option("--steps", help="Optimizer steps (tune.steps)")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Time budget in seconds (tune.budget_s)")] = None,
+    users: Annotated[int | None, typer.Option("--users", help="Users to learn from (tune.users)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Teach the embedded model this scenario's users (LoRA, training split only); later runs use it."""
+    overrides = list(set_ or [])
+    for key, value in (("steps", steps), ("budget_s", budget), ("users", users)):
+        if value is not None:
+            overrides.append(f"tune.{key}={value}")
+    try:
+        cfg = _load(scenario, overrides)
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    from simrec.tune.train import tune as run_tune
+
+    t = cfg.tune
+    console.print(
+        f"[bold]simrec tune[/] {cfg.name}: LoRA rank {t.rank} on {cfg.llm.model or 'smollm2-135m'}, "
+        f"{t.users} users, {t.steps} steps, budget {t.budget_s:g} s"
+    )
+    with Progress(TextColumn("tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as bar:  # fmt: skip
+        task = bar.add_task("tune", total=t.steps, info="loading the model…")
+        try:
+            result = run_tune(cfg, on_progress=lambda i, n, note: bar.update(task, completed=i, info=note))
+        except (SimrecError, ValueError) as exc:
+            bar.stop()
+            _fail(exc if isinstance(exc, SimrecError) else SimrecError(str(exc)))
+            return
+    aucs = result.valid_auc
+    out.print(
+        f"validation AUC (watch?): untuned {aucs.get(0, float('nan')):.3f} → kept step {result.best_step}: "
+        f"{aucs.get(result.best_step, float('nan')):.3f}; {result.steps_done} steps in {result.train_seconds:.0f} s "
+        f"({result.seconds:.0f} s in all, {result.threads} threads)"
+        + (" [yellow]cut by the time budget[/]" if result.cut_by_budget else "")
+    )
+    out.print(f"adapter: {result.folder / 'adapter.gguf'} (runs of this scenario use it: llm.adapter: auto)")
 
 
 @app.command()

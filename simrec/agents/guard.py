@@ -111,9 +111,17 @@ class TextGuard:
             return "unfinished"  # cut off by the token cap on a dangling mark or an open quote
         return None
 
-    def check(self, text: str | None, kind: str = "reason", prompt: str | Iterable[str] = "") -> bool:
-        """Whether ``text`` passes; a failure is counted in :attr:`dropped`."""
+    def check(
+        self, text: str | None, kind: str = "reason", prompt: str | Iterable[str] = "", cut_off: bool = False
+    ) -> bool:
+        """Whether ``text`` passes; a failure is counted in :attr:`dropped`.
+
+        ``cut_off``: the text filled its token cap, so one that does not end a sentence
+        was cut mid-thought (``unfinished``).
+        """
         why = self.problem(text, kind, prompt)
+        if why is None and cut_off and not (text or "").rstrip().rstrip("\"'’”)").endswith((".", "!", "?", "…")):
+            why = "unfinished"
         if why is None:
             self.passed += 1
             return True

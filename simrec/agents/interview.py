@@ -8,6 +8,8 @@ watched and felt during the run.
 
 from __future__ import annotations
 
+from simrec.io.adapters import resolve_llm
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +77,7 @@ def interview(run_dir: Path, user_id: str, question: str, k: int = 5) -> Answer:
         memories = [r.record.text for r in store.query([user], [question], k, now)[0]]
     finally:
         store.close()
-    llm = build_backend(cfg.llm, cfg.seed, run_dir.parent)
+    llm = build_backend(resolve_llm(cfg), cfg.seed, run_dir.parent)
     try:
         llm.health_check()
         request = LLMRequest(render_interview(persona, memories, question), agent=user, purpose="interview",

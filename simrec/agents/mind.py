@@ -19,6 +19,7 @@ import numpy as np
 from simrec.agents.guard import TextGuard
 from simrec.agents.persona import Persona, build_personas
 from simrec.agents.prompts import render_reflection
+from simrec.agents.questions import ScoredPrompts, first_sentences
 from simrec.agents.schemas import Reflection
 from simrec.config.schema import LLMConfig, MemoryConfig
 from simrec.core.rng import mixed_seed
@@ -80,6 +81,8 @@ class Mind:
         self.written = 0
         #: Checks every text the agents write (policies use it too); counts what it drops.
         self.guard = TextGuard(titles=world.catalog.titles)
+        #: Plain prompts for reflections (set by a policy on the scored protocol), else JSON.
+        self.plain: ScoredPrompts | None = None
 
     def personas(self, users: Sequence[int]) -> list[Persona]:
         """Personas of ``users`` (built once each)."""
@@ -113,6 +116,8 @@ class Mind:
         if not due:
             return []
         personas = self.personas(due)
+        if self.plain is not None:
+            return self._reflect_plain(step, llm, due, personas)
         requests = [
             LLMRequest(
                 render_reflection(p, [m.text for m in self.store.recent(a, every)]),
@@ -133,6 +138,35 @@ class Mind:
                     continue  # dropped and counted; never remembered
                 records.append(MemoryRecord(a, step, "reflection", insight, IMPORTANCE["reflection"]))
                 rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, insight))
+        self.store.add(records)
+        self.written += len(records)
+        self.store.flush()
+        return rows
+
+    def use_plain_prompts(self, prompts: ScoredPrompts) -> None:
+        """Reflect with one short plain prompt (the scored protocol's), not a JSON reply."""
+        self.plain = prompts
+
+    def _reflect_plain(self, step: int, llm: BaseBackend, due: list[int], personas: list[Persona]) -> list[TextRow]:
+        p = self.plain
+        question = p.question("reflection")
+        requests = [
+            p.text_request(p.system(persona.text, [m.text for m in self.store.recent(a, self.cfg.reflect_every)][:3]),
+                           question, a, step, mixed_seed(llm.settings.seed, a, step), "reflection")  # fmt: skip
+            for a, persona in zip(due, personas, strict=True)
+        ]
+        rows: list[TextRow] = []
+        records: list[MemoryRecord] = []
+        for a, req, resp in zip(due, requests, llm.generate(requests), strict=True):
+            self._since_reflection[a] = 0
+            if not resp.ok:
+                continue
+            text = first_sentences(resp.text, 1)
+            cut = resp.completion_tokens >= p.text_tokens
+            if not self.guard.check(text, "reflection", [m.content for m in req.messages], cut_off=cut):
+                continue
+            records.append(MemoryRecord(a, step, "reflection", text, IMPORTANCE["reflection"]))
+            rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, text))
         self.store.add(records)
         self.written += len(records)
         self.store.flush()

@@ -58,12 +58,14 @@ _REQUIRED = {
     "reflection": ({"persona"}, {"data"}),
     "interview": ({"persona"}, {"data"}),
     "rerank": (set(), {"data"}),
+    "scored": ({"persona"}, {"question"}),
 }
 _ALLOWED = {
     "page_decision": ({"persona"}, {"data", "n", "prior_note", "mood"}),
     "reflection": ({"persona"}, {"data"}),
     "interview": ({"persona"}, {"data"}),
     "rerank": (set(), {"data", "n"}),
+    "scored": ({"persona", "memories"}, {"question"}),
 }
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)\.v(?P<version>\d+)\.ya?ml$")
 

@@ -20,6 +20,7 @@ from simrec.config.agents import (
     TraitsConfig,
 )
 from simrec.config.base import Strict
+from simrec.config.tune import TuneConfig
 from simrec.config.social import (
     SOCIAL_BUILDERS,
     SeedShareConfig,
@@ -30,6 +31,7 @@ from simrec.config.social import (
 
 __all__ = [
     "SOCIAL_BUILDERS",
+    "TuneConfig",
     "AgentsConfig",
     "CalibrationConfig",
     "ChoiceParams",
@@ -207,8 +209,26 @@ class LLMPolicyParams(Strict):
         None, ge=0, description="hybrid: number of LLM-driven users (seeded pick); overrides llm_share"
     )
     llm_share: float = Field(0.05, ge=0, le=1, description="hybrid: share of users driven by the LLM")
-    prompt_version: int | None = Field(None, ge=1, description="page_decision template version (default latest)")
+    prompt_version: int | None = Field(
+        None, ge=1, description="version of the protocol's template (page_decision or scored; default latest)"
+    )
     text_chars: int = Field(120, ge=20, le=2000, description="max characters of an item's text in prompts")
+    protocol: Literal["auto", "scored", "json"] = Field(
+        "auto",
+        description="scored: yes/no and 1-5 questions scored by next-word probabilities, short texts where "
+        "wanted (small local models); json: one structured page decision (capable served models); "
+        "auto: the backend's default (llamacpp: scored, others: json)",
+    )
+    llm_weight: float = Field(
+        1.0, ge=0, le=10, description="hybrid, scored: weight of the LLM's centred log-odds on the choice prior"
+    )
+    stars: Literal["auto", "llm", "choice"] = Field(
+        "auto", description="scored: who gives stars (auto: the LLM in llm mode, the choice model in hybrid)"
+    )
+    reason_rate: float = Field(1.0, ge=0, le=1, description="scored: share of watches that get a written reason")
+    review_rate: float = Field(0.2, ge=0, le=1, description="scored: share of pages with a watch that get a review")
+    text_tokens: int = Field(40, ge=4, le=400, description="scored: token cap of one generated text")
+    memories: int = Field(2, ge=0, le=10, description="scored: recalled memories in a page's prompt")
 
 
 class PolicyConfig(Strict):
@@ -278,7 +298,9 @@ class LLMConfig(Strict):
 
     backend: str = Field("llamacpp", description="llamacpp | ollama | openai | langchain | fake | pkg.mod:Class")
     model: str | None = Field(
-        None, description="llamacpp: GGUF path (default: the bundled Gemma 3 270M); others: model name"
+        None,
+        description="llamacpp: a bundled model (smollm2-135m, the default; gemma3-270m) or a GGUF path; "
+        "others: the served model's name",
     )
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
     host: str = Field("http://127.0.0.1:11434", description="ollama: server URL")
@@ -303,7 +325,12 @@ class LLMConfig(Strict):
     n_ctx: int = Field(2048, ge=128)
     n_threads: int | None = Field(None, ge=1)
     prefix_cache: bool = Field(True, description="llamacpp: reuse evaluated prompt prefixes")
-    cache_dir: Path | None = Field(None, description="llamacpp: where the bundled GGUF is assembled")
+    cache_dir: Path | None = Field(None, description="llamacpp: where bundled models are unpacked")
+    adapter: str = Field(
+        "auto",
+        description="llamacpp: a LoRA adapter GGUF; auto: the one `simrec tune` made for this scenario's "
+        "data, split and tune block, if any; none: the untuned model; or a path",
+    )
     # langchain
     chat_model: str | None = Field(None, description="langchain: 'package.module:ChatClass'")
     chat_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -323,6 +350,7 @@ class ScenarioConfig(Strict):
     policy: PolicyConfig = PolicyConfig()
     recommender: RecommenderConfig = RecommenderConfig()
     llm: LLMConfig = LLMConfig()
+    tune: TuneConfig = TuneConfig()
     run: RunConfig = RunConfig()
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -9,6 +9,8 @@ run goes, so whatever happens, what was written stays readable.
 
 from __future__ import annotations
 
+from simrec.io.adapters import resolve_llm
+
 import logging
 import time
 from collections.abc import Callable
@@ -164,7 +166,7 @@ def open_llm(cfg: ScenarioConfig) -> BaseBackend | None:
         return None
     from simrec.llm.factory import build_backend
 
-    llm = build_backend(cfg.llm, cfg.seed, Path(cfg.run.output_dir))
+    llm = build_backend(resolve_llm(cfg), cfg.seed, Path(cfg.run.output_dir))
     if cfg.llm.health_check:
         llm.health_check()
     return llm
@@ -250,7 +252,8 @@ def close_llm(cfg: ScenarioConfig, llm: BaseBackend | None, folder: RunFolder) -
     """Note the LLM's usage in the run folder and close the backend."""
     if llm is None:
         return
-    summary = {"backend": cfg.llm.backend, "target": llm.describe(), **llm.usage.summary()}
+    summary = {"backend": cfg.llm.backend, "target": llm.describe(), "adapter": resolve_llm(cfg).adapter,
+               **llm.usage.summary()}  # fmt: skip
     folder.write_llm_usage(summary, llm.usage.per_agent)
     llm.close()
 

@@ -10,6 +10,8 @@ compare simulated and real item popularity and count pages viewed per session.
 
 from __future__ import annotations
 
+from simrec.io.adapters import resolve_llm
+
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +53,7 @@ class _ModePolicy:
         from simrec.agents.mind import Mind, build_store
         from simrec.llm.factory import build_backend
 
-        self.llm = build_backend(cfg.llm, seed, folder)
+        self.llm = build_backend(resolve_llm(cfg), seed, folder)
         mem = cfg.agents.memory
         self.mind = Mind(mem, world, build_store(mem, folder, f"fidelity-{mode}", cfg.llm))
         if cfg.agents.item_profiles:

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Call:
     temperature: float
     top_p: float
     seed: int
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,32 @@ def parse_reply(text: str, schema: type[BaseModel]) -> BaseModel:
         raise ValueError(f"{where}: {first['msg']}") from None
 
 
+def format_scores(scores: Sequence[float]) -> str:
+    """The text a scoring call stores (and caches): the choices' log-probabilities as JSON."""
+    return json.dumps([round(float(x), 6) for x in scores])
+
+
+def parse_scores(text: str, n: int) -> tuple[float, ...]:
+    """The ``n`` log-probabilities a scoring call's text holds (see :func:`format_scores`)."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("a scoring reply is not a JSON list") from None
+    if not (isinstance(values, list) and len(values) == n):
+        raise ValueError(f"a scoring reply must list {n} log-probabilities")
+    out = tuple(float(v) for v in values)
+    if not all(v <= 1e-6 for v in out):
+        raise ValueError("log-probabilities must not be positive")
+    return out
+
+
+def normalise_logprobs(values: Sequence[float]) -> list[float]:
+    """``values`` (log-scores) normalised so their probabilities sum to 1."""
+    top = max(values)
+    total = top + math.log(sum(math.exp(v - top) for v in values))
+    return [v - total for v in values]
+
+
 class BaseBackend:
     """Base class of all backends.
 
@@ -137,6 +165,13 @@ class BaseBackend:
     """
 
     name = "base"
+    #: Whether the backend answers scoring requests (``LLMRequest.choices``).
+    can_score = False
+    #: Whether :meth:`_score_batch` answers many scoring calls at once (else one call each).
+    batch_scores = False
+    #: The page-decision protocol ``llm.protocol: auto`` picks for this backend:
+    #: ``"scored"`` (next-word probabilities, for small local models) or ``"json"``.
+    default_protocol = "json"
 
     def __init__(self, settings: CallSettings, cache: ReplayCache | None = None, usage: Usage | None = None) -> None:
         self.settings = settings
@@ -155,6 +190,10 @@ class BaseBackend:
     # -- for implementations --------------------------------------------
     async def _complete(self, call: Call) -> Completion:
         """One model call. Raise :class:`TransientLLMError` for retryable failures."""
+        raise NotImplementedError
+
+    async def _score_batch(self, calls: Sequence[Call]) -> list[Completion]:
+        """Many scoring calls at once (backends with ``batch_scores``); texts as :func:`format_scores`."""
         raise NotImplementedError
 
     def _health(self) -> None:
@@ -178,6 +217,8 @@ class BaseBackend:
 
     async def agenerate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         """The coroutine behind :meth:`generate`, for callers that already run a loop."""
+        if self.batch_scores and requests and all(r.choices is not None for r in requests):
+            return await self._respond_scored(requests)
         sem = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(req: LLMRequest) -> LLMResponse:
@@ -205,21 +246,27 @@ class BaseBackend:
             temperature=s.temperature if req.temperature is None else req.temperature,
             top_p=s.top_p,
             seed=s.seed if req.seed is None else req.seed,
+            choices=req.choices,
         )
 
     def _key(self, call: Call) -> str:
-        return cache_key(
-            {
-                "backend": self.name,
-                "model": self.settings.model,
-                "messages": call.messages,
-                "schema": call.json_schema,
-                "max_tokens": call.max_tokens,
-                "temperature": call.temperature,
-                "top_p": call.top_p,
-                "seed": call.seed,
-            }
-        )
+        payload: dict[str, Any] = {
+            "backend": self.name,
+            "model": self.cache_model(),
+            "messages": call.messages,
+            "schema": call.json_schema,
+            "max_tokens": call.max_tokens,
+            "temperature": call.temperature,
+            "top_p": call.top_p,
+            "seed": call.seed,
+        }
+        if call.choices is not None:  # only then: keys of generating calls stay as they were
+            payload["choices"] = list(call.choices)
+        return cache_key(payload)
+
+    def cache_model(self) -> str:
+        """What identifies the model in replay-cache keys (a backend that loads adapters adds them)."""
+        return self.settings.model
 
     async def _attempt(self, req: LLMRequest, call: Call) -> tuple[Completion, bool]:
         """One completion, from the cache or the model (with retries). Returns (completion, cached)."""
@@ -256,6 +303,58 @@ class BaseBackend:
             self.cache.put(key, done, self.name, self.settings.model)
         return done, False
 
+    async def _respond_scored(self, reqs: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Scoring requests in one :meth:`_score_batch` (cache, budget and accounting as for the rest)."""
+        resps = [LLMResponse(status="fallback", cached=True) for _ in reqs]
+        todo: list[tuple[int, LLMRequest, Call, str]] = []
+        for i, req in enumerate(reqs):
+            self.usage.count("requests")
+            budget = self.usage.exhausted()
+            if budget:
+                self._fallback(resps[i], "budget", budget)
+                continue
+            call = self._call_for(req, [m.as_dict() for m in req.messages])
+            key = self._key(call) if self.cache is not None else ""
+            hit = self.cache.get(key) if self.cache is not None else None
+            if self.cache is not None:
+                self.usage.count("cache_hits" if hit else "cache_misses")
+            if hit is not None:
+                self.usage.record_call(req.agent, req.step, hit.prompt_tokens, hit.completion_tokens, True)
+                self._take_scores(resps[i], req, hit, True)
+            else:
+                todo.append((i, req, call, key))
+        if not todo:
+            return resps
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                done = await self._score_batch([c for _, _, c, _ in todo])
+        except (TimeoutError, TransientLLMError, PermanentLLMError) as exc:
+            kind = "timeout" if isinstance(exc, TimeoutError) or getattr(exc, "kind", "") == "timeout" else "error"
+            self.usage.count("timeouts" if kind == "timeout" else "errors")
+            for i, _, _, _ in todo:
+                self._fallback(resps[i], kind, str(exc) or kind)
+            return resps
+        for (i, req, _, key), comp in zip(todo, done, strict=True):
+            self.usage.record_call(req.agent, req.step, comp.prompt_tokens, comp.completion_tokens, False)
+            if self.cache is not None:
+                self.cache.put(key, comp, self.name, self.cache_model())
+            self._take_scores(resps[i], req, comp, False)
+        return resps
+
+    def _take_scores(self, resp: LLMResponse, req: LLMRequest, done: Completion, cached: bool) -> None:
+        resp.cached = cached
+        resp.text = done.text
+        resp.attempts.append(done.text)
+        resp.prompt_tokens += done.prompt_tokens
+        resp.completion_tokens += done.completion_tokens
+        try:
+            resp.scores = parse_scores(done.text, len(req.choices or ()))
+        except ValueError as exc:
+            self.usage.count("invalid")
+            self._fallback(resp, "invalid", str(exc))
+            return
+        resp.status = "ok"
+
     def _fallback(self, resp: LLMResponse, reason: str, error: str) -> LLMResponse:
         self.usage.count("fallbacks")
         self.usage.fallback_reasons[reason] += 1
@@ -285,6 +384,14 @@ class BaseBackend:
             resp.attempts.append(done.text)
             resp.prompt_tokens += done.prompt_tokens
             resp.completion_tokens += done.completion_tokens
+            if req.choices is not None:
+                try:
+                    resp.scores = parse_scores(done.text, len(req.choices))
+                except ValueError as exc:
+                    self.usage.count("invalid")
+                    return self._fallback(resp, "invalid", str(exc))
+                resp.status = "ok"
+                return resp
             if req.schema is None:
                 resp.status = "ok"
                 return resp

@@ -4,16 +4,23 @@ Give it replies as a list (served in request order, cycling), a mapping from a
 substring of the last user message to a reply, or a function of the request.
 A reply may be an exception instance to raise (e.g. ``TransientLLMError``)
 and may carry a delay, so retries, timeouts and fallbacks can be tested.
+
+Scoring requests (``LLMRequest.choices``) are answered by ``scorer``, a function
+of the call returning one probability per choice; the default derives them
+deterministically from a hash of the prompt, so they vary between items and
+repeat between runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from simrec.llm.base import BaseBackend, Call, CallSettings
+from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores, normalise_logprobs
 from simrec.llm.cache import ReplayCache
 from simrec.llm.types import Completion
 from simrec.llm.usage import Usage
@@ -29,6 +36,14 @@ class Scripted:
 
 Reply = Union[str, BaseException, Scripted]
 Script = Union[Sequence[Reply], Mapping[str, Reply], Callable[[Call], Reply]]
+Scorer = Callable[[Call], Sequence[float]]
+
+
+def hashed_scores(call: Call) -> list[float]:
+    """Probabilities for ``call.choices`` from a hash of its messages (deterministic, varied)."""
+    blob = repr((call.messages, call.choices)).encode()
+    digest = hashlib.sha256(blob).digest()
+    return [0.05 + digest[i % len(digest)] / 255 for i in range(len(call.choices or ()))]
 
 
 def _tokens(text: str) -> int:
@@ -47,6 +62,7 @@ class ScriptedBackend(BaseBackend):
     """
 
     name = "fake"
+    can_score = True
 
     def __init__(
         self,
@@ -54,9 +70,11 @@ class ScriptedBackend(BaseBackend):
         script: Script | None = None,
         cache: ReplayCache | None = None,
         usage: Usage | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         super().__init__(settings or CallSettings(model="scripted"), cache, usage)
         self.script: Script = script if script is not None else ["{}"]
+        self.scorer: Scorer = scorer or hashed_scores
         self.calls: list[Call] = []
         self._next = 0
 
@@ -85,6 +103,10 @@ class ScriptedBackend(BaseBackend):
 
     async def _complete(self, call: Call) -> Completion:
         self.calls.append(call)
+        prompt = sum(_tokens(m["content"]) for m in call.messages)
+        if call.choices is not None:
+            probs = [max(float(p), 1e-9) for p in self.scorer(call)]
+            return Completion(format_scores(normalise_logprobs([math.log(p) for p in probs])), prompt, 1)
         reply = self._pick(call)
         delay = 0.0
         if isinstance(reply, Scripted):
@@ -93,5 +115,4 @@ class ScriptedBackend(BaseBackend):
             await asyncio.sleep(delay)
         if isinstance(reply, BaseException):
             raise reply
-        prompt = sum(_tokens(m["content"]) for m in call.messages)
         return Completion(reply, prompt, _tokens(reply))

@@ -62,6 +62,16 @@ class FastChatClient:
 
     async def complete(self, body: dict[str, Any]) -> Completion:
         """Send one chat completion request and return its text and token counts."""
+        data = await self.complete_raw(body)
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise PermanentLLMError(f"{self.url} answered with something that is not a chat completion") from None
+        usage = data.get("usage") or {}
+        return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+    async def complete_raw(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one chat completion request and return the decoded JSON reply."""
         import aiohttp
 
         session = await self._get_session()
@@ -77,11 +87,11 @@ class FastChatClient:
             raise ChatHTTPError(status, payload[:500].decode(errors="replace"))
         try:
             data = json.loads(payload)
-            text = data["choices"][0]["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise PermanentLLMError(f"{self.url} answered with something that is not a chat completion") from None
-        usage = data.get("usage") or {}
-        return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        except ValueError:
+            raise PermanentLLMError(f"{self.url} answered with something that is not JSON") from None
+        if not isinstance(data, dict):
+            raise PermanentLLMError(f"{self.url} answered with something that is not a chat completion")
+        return data
 
     async def close(self) -> None:
         """Close the session."""

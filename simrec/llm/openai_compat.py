@@ -9,11 +9,14 @@ never logged or written to a manifest.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
+
+import numpy as np
 
 import httpx
 
-from simrec.llm.base import BaseBackend, Call, CallSettings
+from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores, normalise_logprobs
 from simrec.llm.cache import ReplayCache
 from simrec.llm.fast_http import ChatHTTPError, FastChatClient
 from simrec.llm.schema_utils import bounded_int_enums
@@ -50,6 +53,11 @@ class OpenAIBackend(BaseBackend):
     """
 
     name = "openai"
+    #: Scoring calls ask for the first token's ``top_logprobs`` (``llama_cpp.server`` needs
+    #: ``--logits_all true`` for them); the page-decision protocol stays ``json`` by default.
+    can_score = True
+    #: How many alternatives a scoring call asks for.
+    top_logprobs = 20
 
     def __init__(
         self,
@@ -174,6 +182,9 @@ class OpenAIBackend(BaseBackend):
             "top_p": call.top_p,
             "seed": call.seed,
         }
+        if call.choices is not None:
+            body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_logprobs)
+            return body
         fmt = self._format(call, style)
         if fmt is not None:
             body["response_format"] = fmt
@@ -186,6 +197,8 @@ class OpenAIBackend(BaseBackend):
             if self._fast is None:
                 self._fast = FastChatClient(self.base_url, self._api_key, self.settings.timeout_s)
             try:
+                if call.choices is not None:
+                    return _scored(await self._fast.complete_raw(kwargs), call.choices, self.base_url)
                 return await self._fast.complete(kwargs)
             except ChatHTTPError as exc:
                 raise self._status_error(exc.status, exc.message, fmt) from None
@@ -200,6 +213,8 @@ class OpenAIBackend(BaseBackend):
             raise TransientLLMError(f"connection to {self.base_url} failed: {exc}") from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc.status_code, str(exc), fmt) from None
+        if call.choices is not None:
+            return _scored(resp.model_dump(), call.choices, self.base_url)
         text = resp.choices[0].message.content or ""
         u = resp.usage
         return Completion(text, int(u.prompt_tokens) if u else 0, int(u.completion_tokens) if u else 0)
@@ -211,3 +226,33 @@ class OpenAIBackend(BaseBackend):
             if self._fast is not None:
                 self._loop.run_until_complete(self._fast.close())
         super().close()
+
+
+def _scored(data: dict[str, Any], choices: tuple[str, ...], url: str) -> Completion:
+    """A scoring call's completion from a chat reply's first-token ``top_logprobs``.
+
+    Each choice takes the probability of the listed tokens that begin it (case and
+    spaces aside); a choice none of them begins gets half the smallest listed one.
+
+    Raises:
+        PermanentLLMError: if the reply has no log-probabilities (a server that
+            ignores ``logprobs``, or ``llama_cpp.server`` without ``--logits_all true``).
+    """
+    try:
+        first = data["choices"][0]["logprobs"]["content"][0]
+        top = [(str(t["token"]), float(t["logprob"])) for t in first["top_logprobs"]]
+    except (KeyError, IndexError, TypeError):
+        raise PermanentLLMError(
+            f"{url} returned no log-probabilities; the scored protocol needs a server that returns "
+            "top_logprobs (llama_cpp.server: --logits_all true), or set policy.llm.protocol: json"
+        ) from None
+    if not top:
+        raise PermanentLLMError(f"{url} returned an empty top_logprobs list")
+    floor = min(lp for _, lp in top) - math.log(2.0)
+    per = []
+    for c in choices:
+        want = c.strip().lower()
+        hits = [lp for tok, lp in top if (t := tok.strip().lower()) and want.startswith(t) and len(t) >= min(len(want), 1)]
+        per.append(float(np.logaddexp.reduce(hits)) if hits else floor)
+    usage = data.get("usage") or {}
+    return Completion(format_scores(normalise_logprobs(per)), int(usage.get("prompt_tokens") or 0), 1)

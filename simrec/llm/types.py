@@ -39,6 +39,9 @@ class LLMRequest:
         max_tokens: Completion cap (default: the backend's setting).
         temperature: Sampling temperature (default: the backend's setting).
         seed: Sampling seed (default: the backend's setting).
+        choices: Score instead of generate: the reply is the model's log-probability of
+            each choice as the first word of its answer (``LLMResponse.scores``), e.g.
+            ``("yes", "no")``. Only backends with ``can_score`` answer these.
     """
 
     messages: tuple[Message, ...]
@@ -49,6 +52,7 @@ class LLMRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     seed: int | None = None
+    choices: tuple[str, ...] | None = None
 
     @classmethod
     def chat(cls, system: str, user: str, **kwargs: Any) -> LLMRequest:
@@ -79,6 +83,8 @@ class LLMResponse:
         cached: Every attempt was answered from the replay cache.
         reason: Why it fell back (``invalid``, ``timeout``, ``error``, ``budget``).
         error: A short description of the last error.
+        scores: For a request with ``choices``: the log-probability of each choice,
+            normalised over the choices (``None`` otherwise, and on fallback).
     """
 
     status: Status
@@ -90,6 +96,7 @@ class LLMResponse:
     reason: str | None = None
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
+    scores: tuple[float, ...] | None = None
 
     @property
     def ok(self) -> bool:

@@ -262,7 +262,7 @@ def _tokenizer():
 
         from simrec.llm.llama_runtime import bundled_model_path
 
-        tok = llama_cpp.Llama(str(bundled_model_path()), vocab_only=True, verbose=False)
+        tok = llama_cpp.Llama(str(bundled_model_path(name="gemma3-270m")), vocab_only=True, verbose=False)
     except Exception:  # noqa: BLE001 - any failure: fall back to the estimate
         return lambda text: int(len(text.split()) * 1.3 + 0.999), "words x 1.3"
     return lambda text: len(

@@ -1,4 +1,4 @@
-"""The default backend with the real bundled model (Gemma 3 270M, in-process llama.cpp).
+"""The default backend with the real bundled default model (SmolLM2-135M-Instruct, in-process llama.cpp).
 
 Integration tests: they load the model (about a second) once for the module and
 keep completions short, so the whole file runs in well under a minute on two cores.
@@ -13,7 +13,7 @@ import pytest
 from simrec.config.schema import LLMConfig
 from simrec.llm.base import CallSettings
 from simrec.llm.factory import build_backend
-from simrec.llm.llama_runtime import BUNDLED_MODEL, bundled_model_path, loaded_models
+from simrec.llm.llama_runtime import BUNDLED_MODEL, SMOLLM2_F16, bundled_model_path, loaded_models
 from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import LLMRequest, LLMUnavailable, Message
@@ -93,7 +93,7 @@ def test_model_is_loaded_once_and_shared(backend: LlamaCppBackend) -> None:
     other.generate([page(3)])
     backend.generate([page(4)])
     assert other.model is first and backend.model.llm is first.llm
-    key = (str(first.path), 1024, backend.n_threads)
+    key = (str(first.path), 1024, backend.n_threads, "")
     assert list(loaded_models()).count(key) == 1
 
 
@@ -126,7 +126,7 @@ def test_concurrency_is_one_and_config_is_read() -> None:
     be = build_backend(cfg, seed=0)
     assert isinstance(be, LlamaCppBackend)
     assert (be.n_ctx, be.n_threads, be.prefix_cache, be.settings.concurrency) == (1024, 1, False, 1)
-    assert be.describe().endswith(BUNDLED_MODEL)
+    assert be.describe().endswith(SMOLLM2_F16)
 
 
 def test_missing_gguf_fails_the_health_check(tmp_path: Path) -> None:
@@ -144,13 +144,25 @@ def test_a_file_that_is_not_gguf_fails_the_health_check(tmp_path: Path) -> None:
         LlamaCppBackend(settings(), bad, n_ctx=256).health_check()
 
 
-def test_bundled_model_is_assembled_into_cache_dir(tmp_path: Path) -> None:
+def test_default_model_is_unpacked_once_into_cache_dir(tmp_path: Path) -> None:
     path = bundled_model_path(tmp_path / "models")
+    try:
+        assert path == tmp_path / "models" / SMOLLM2_F16
+        assert path.stat().st_size > 250_000_000  # F16 weights of 135M parameters
+        assert not list(path.parent.glob("*.partial"))
+        mtime = path.stat().st_mtime_ns
+        assert bundled_model_path(tmp_path / "models") == path and path.stat().st_mtime_ns == mtime
+    finally:
+        path.unlink()
+
+
+def test_bundled_gemma_is_assembled_into_cache_dir(tmp_path: Path) -> None:
+    path = bundled_model_path(tmp_path / "models", "gemma3-270m")
     try:
         assert path == tmp_path / "models" / BUNDLED_MODEL
         assert path.stat().st_size > 200_000_000
         assert not list(path.parent.glob("*.partial"))
-        assert bundled_model_path(tmp_path / "models") == path  # present: no second assembly
+        assert bundled_model_path(tmp_path / "models", "gemma3-270m") == path  # present: no second assembly
     finally:
         path.unlink()
 

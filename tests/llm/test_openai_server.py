@@ -1,5 +1,7 @@
 """OpenAIBackend against a real OpenAI-compatible server: llama-cpp-python's
-``llama_cpp.server`` serving the bundled Gemma 3 270M on a free local port.
+``llama_cpp.server`` serving the default model (SmolLM2-135M-Instruct) on a free local port:
+structured calls, scoring calls (top_logprobs), and a hybrid run and the fidelity
+scorecard in llm mode end to end through it, at concurrency 4.
 
 Integration tests: the server starts once for the module (a few seconds) and
 is stopped at the end.
@@ -51,7 +53,7 @@ def free_port() -> int:
 
 def settings(**kw) -> CallSettings:
     base = {
-        "model": "gemma-3-270m",
+        "model": "smollm2-135m",
         "max_tokens": 128,
         "concurrency": 4,
         "timeout_s": 120.0,
@@ -74,8 +76,8 @@ def server() -> Iterator[str]:
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "1024", "--n_threads", str(threads),
-        # The bundled GGUF carries no chat template; without this the server guesses llama-2.
-        "--chat_format", "gemma",
+        # scoring calls read the first token's top_logprobs, which need every position's logits
+        "--logits_all", "true",
         "--api_key", API_KEY,
     ]  # fmt: skip
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block the server
@@ -159,3 +161,63 @@ def test_api_key_never_shows(server: str) -> None:
     be = OpenAIBackend(settings(), server, API_KEY)
     assert API_KEY not in repr(be) and API_KEY not in str(be) and API_KEY not in be.describe()
     assert server in be.describe() and server in repr(be)
+
+
+def ask(film: str) -> LLMRequest:
+    return LLMRequest.chat(
+        "You are a person using a movie app. You love comedies and hate horror.",
+        f"Would you watch {film}? Answer yes or no.", choices=("yes", "no"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", ["sdk", "aiohttp"])
+def test_scoring_calls_read_the_first_tokens_log_probabilities(server: str, transport: str) -> None:
+    import math
+
+    be = OpenAIBackend(settings(), server, API_KEY, transport=transport)
+    try:
+        replies = be.generate([ask(f) for f in ("Airplane! (Comedy)", "Halloween (Horror)", "Up (Animation)")])
+    finally:
+        be.close()
+    for r in replies:
+        assert r.status == "ok", (r.reason, r.error)
+        assert math.isclose(sum(math.exp(v) for v in r.scores), 1.0, rel_tol=1e-4)
+    assert len({round(r.scores[0], 3) for r in replies}) > 1
+
+
+def _served_scenario(tmp_path, server: str, **over):  # noqa: ANN001, ANN202
+    from tests.helpers import small_scenario
+
+    return small_scenario(tmp_path, **{
+        "llm.backend": "openai", "llm.base_url": server, "llm.api_key": API_KEY, "llm.concurrency": 4,
+        "llm.model": "smollm2-135m", "llm.timeout_s": 120, "policy.llm.protocol": "scored", **over,
+    })  # fmt: skip
+
+
+def test_a_hybrid_run_end_to_end_through_the_server(tmp_path, server: str) -> None:  # noqa: ANN001
+    from simrec.env.runner import run_scenario
+    from simrec.io.events import read_events
+    from simrec.io.texts import read_texts
+
+    cfg = _served_scenario(tmp_path, server, **{"policy.name": "hybrid", "policy.llm.llm_users": 4,
+                                                "run.steps": 2, "policy.llm.reason_rate": 0.5})  # fmt: skip
+    result = run_scenario(cfg)
+    events = read_events(result.run_dir)
+    assert (events["policy"] == "llm").any() and not (events["policy"] == "fallback").any()
+    import json
+
+    usage = json.loads((result.run_dir / "manifest.json").read_text())["llm"]
+    assert usage["calls"] > 0 and usage["fallbacks"] == 0 and usage["errors"] == 0
+    assert usage["target"].startswith(server)
+    assert result.metrics["llm_decisions"].sum() > 0
+    assert len(read_texts(result.run_dir)) + result.metrics["texts_dropped"].sum() > 0
+
+
+def test_fidelity_in_llm_mode_through_the_server(tmp_path, server: str) -> None:  # noqa: ANN001
+    from simrec.fidelity.scorecard import run_fidelity
+
+    cfg = _served_scenario(tmp_path, server)
+    table = run_fidelity(cfg, modes=("llm",), ratios=("1:1",), negatives=("uniform",), users=12, simulate_steps=0)
+    row = table.iloc[0]
+    assert row["mode"] == "llm" and row["llm_users"] > 0 and 0.0 <= row["accuracy"] <= 1.0
+    assert row["llm_fallbacks"] == 0

@@ -20,11 +20,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import expit
 
 from simrec.agents.items import ItemFeedback, ItemProfiles
 from simrec.agents.mind import IMPORTANCE, Mind
 from simrec.agents.policies.base import DECISION_SOURCES, BasePolicy, Decisions, PageBatch, PolicyOutput
 from simrec.agents.policies.choice import ChoicePolicy
+from simrec.agents.policies.scored import _SHARE, _STARS, _TEXT, _WATCH, combine, draw_stars, stream, yes_log_odds
+from simrec.agents.questions import STARS, YES_NO, ScoredPrompts, first_sentences
 from simrec.agents.prompts import ItemView, clean_untrusted, item_views, load_template, render_page_decision
 from simrec.agents.schemas import PageDecision, page_decision_schema
 from simrec.config.schema import PolicyConfig
@@ -81,7 +84,12 @@ class LLMPolicy(BasePolicy):
         self.mind = mind
         self.items = items
         self.choice = ChoicePolicy.from_world(cfg, world, rng)
-        self.template = load_template("page_decision", cfg.llm.prompt_version)
+        self.protocol = self._protocol(cfg, llm)
+        if self.protocol == "json":
+            self.template = load_template("page_decision", cfg.llm.prompt_version)
+        else:
+            self.scored = ScoredPrompts(load_template("scored", cfg.llm.prompt_version), cfg.llm.text_tokens)
+            mind.use_plain_prompts(self.scored)
         self.llm_mask = self._pick_llm_users(rng)
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
@@ -109,6 +117,17 @@ class LLMPolicy(BasePolicy):
 
     def _pick_llm_users(self, rng: np.random.Generator) -> np.ndarray:
         return np.ones(self.world.population.n_users, dtype=bool)
+
+    @staticmethod
+    def _protocol(cfg: PolicyConfig, llm: BaseBackend) -> str:
+        """``scored`` or ``json``: the configured protocol, or the backend's default for ``auto``."""
+        chosen = cfg.llm.protocol if cfg.llm.protocol != "auto" else llm.default_protocol
+        if chosen == "scored" and not llm.can_score:
+            raise ConfigError(
+                f"policy.llm.protocol is 'scored', but the {llm.name} backend cannot score next-word "
+                "probabilities; use protocol: json (or auto) with it."
+            )
+        return chosen
 
     # -- prompt pieces ---------------------------------------------------------
     def _views(self, items: np.ndarray, via: np.ndarray | None = None) -> list[ItemView]:
@@ -164,7 +183,10 @@ class LLMPolicy(BasePolicy):
         rows = np.nonzero(self.llm_mask[batch.users])[0]
         k = batch.items.shape[1]
         page_texts: list[TextRow] = []
-        if len(rows):
+        if len(rows) and self.protocol == "scored":
+            prior = self.choice.watch_probability(util)
+            self._decide_scored(batch, rows, prior, clicks, ratings, source, shares, page_texts)
+        elif len(rows):
             prior = self.choice.watch_probability(util)
             requests = self._requests(batch, rows, prior)
             replies = self.llm.generate(requests)
@@ -196,10 +218,125 @@ class LLMPolicy(BasePolicy):
         sat, fat = self.choice.feel(batch, clicks, ratings)
         exits = self.choice.leave(batch.users, sat, fat)
         is_llm = source == SRC["llm"]
-        exits[is_llm] = leave_llm[is_llm]
+        if self.protocol == "json":  # the scored protocol leaves leaving to the choice model
+            exits[is_llm] = leave_llm[is_llm]
         self._remember(batch, rows[is_llm[rows]], clicks, ratings, page_texts)
         self.texts += page_texts
-        return Decisions(clicks, ratings, exits, sat, fat, source, shares=shares, share_decided=is_llm)
+        decided = is_llm if (self.protocol == "json" or self.social is not None) else np.zeros(len(batch), bool)
+        return Decisions(clicks, ratings, exits, sat, fat, source, shares=shares, share_decided=decided)
+
+    # -- the scored protocol -------------------------------------------------------
+    def _groups(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Rows decided together: one at a time on a one-call-at-a-time backend (its evaluated
+        prefix then serves every question of a user's page), all at once elsewhere."""
+        if self.llm.settings.concurrency == 1:
+            return [rows[i : i + 1] for i in range(len(rows))]
+        return [rows]
+
+    def _decide_scored(
+        self, batch: PageBatch, rows: np.ndarray, prior: np.ndarray, clicks: np.ndarray, ratings: np.ndarray,
+        source: np.ndarray, shares: np.ndarray, page_texts: list[TextRow],
+    ) -> None:  # fmt: skip
+        """Decide ``rows`` by the scored protocol (see :mod:`simrec.agents.policies.scored`), in place."""
+        users = batch.users[rows]
+        cat = self.world.catalog
+        queries = ["; ".join(str(cat.titles[i]) for i in batch.items[r]) for r in rows]
+        memories = self.mind.recall(users, queries, batch.step)
+        personas = self.mind.personas(users)
+        systems = {
+            int(r): self.scored.system(p.text, m[: self.cfg.llm.memories])
+            for r, p, m in zip(rows, personas, memories, strict=True)
+        }
+        for group in self._groups(rows):
+            self._score_group(batch, group, systems, prior, clicks, ratings, source, shares, page_texts)
+
+    def _ask(self, batch: PageBatch, systems: dict, pending: list[tuple[int, int, str, str]], offset: int,
+             choices: tuple[str, ...] | None) -> list:  # fmt: skip
+        """Answer ``(row, column, kind, question)`` calls: scored when ``choices`` is given, else written."""
+        reqs = []
+        for r, c, kind, q in pending:
+            u = int(batch.users[r])
+            seed = mixed_seed(self._seed_base, u, batch.step, max(batch.page, 0), offset, c)
+            if choices is None:
+                reqs.append(self.scored.text_request(systems[r], q, u, batch.step, seed, kind))
+            else:
+                reqs.append(self.scored.score_request(systems[r], q, choices, u, batch.step, seed, kind))
+        return self.llm.generate(reqs) if reqs else []
+
+    def _score_group(
+        self, batch: PageBatch, group: np.ndarray, systems: dict, prior: np.ndarray, clicks: np.ndarray,
+        ratings: np.ndarray, source: np.ndarray, shares: np.ndarray, page_texts: list[TextRow],
+    ) -> None:  # fmt: skip
+        p = self.cfg.llm
+        views = {int(r): self._views(batch.items[r]) for r in group}
+        k = batch.items.shape[1]
+        # 1. watch: one yes/no question an item
+        asks = [(int(r), c, "watch", self.scored.question("watch", v.title, v.genres))
+                for r in group for c, v in enumerate(views[int(r)])]  # fmt: skip
+        odds = np.array([yes_log_odds(x) for x in self._ask(batch, systems, asks, _WATCH, YES_NO)]).reshape(len(group), k)
+        decided = []
+        for j, r in enumerate(group):
+            r = int(r)
+            if not np.all(np.isfinite(odds[j])):
+                source[r] = SRC["fallback"]
+                self.stats["llm_fallbacks"] += 1
+                continue
+            pw = combine(prior[r], odds[j], p.llm_weight) if self.show_prior else expit(odds[j])
+            u = int(batch.users[r])
+            watched = stream(self._seed_base, u, batch.step, batch.page, _WATCH).random(k) < pw
+            own = self.choice.rate(batch.users[r : r + 1], batch.items[r : r + 1], np.ones((1, k), bool))[0]
+            clicks[r] = watched
+            ratings[r] = np.where(watched, own, 0)
+            source[r] = SRC["llm"]
+            self.stats["llm_decisions"] += 1
+            decided.append(r)
+        # 2. stars, from the model in llm mode (or when asked)
+        llm_stars = p.stars == "llm" or (p.stars == "auto" and not self.show_prior)
+        watched = [(r, int(c)) for r in decided for c in np.nonzero(clicks[r])[0]]
+        if llm_stars and watched:
+            asks = [(r, c, "stars", self.scored.question("stars", views[r][c].title, views[r][c].genres)) for r, c in watched]
+            for (r, c), resp in zip(watched, self._ask(batch, systems, asks, _STARS, STARS), strict=True):
+                s = draw_stars(resp, stream(self._seed_base, int(batch.users[r]), batch.step, batch.page, _STARS * 10 + c))
+                if s:
+                    ratings[r, c] = s
+        # 3. share a liked watch (with a social graph)
+        liked = [(r, c) for r, c in watched if ratings[r, c] >= 4]
+        shared: list[tuple[int, int]] = []
+        if self.social is not None and liked:
+            asks = [(r, c, "share", self.scored.question("share", views[r][c].title, stars=int(ratings[r, c]))) for r, c in liked]
+            for (r, c), resp in zip(liked, self._ask(batch, systems, asks, _SHARE, YES_NO), strict=True):
+                lo = yes_log_odds(resp)
+                g = stream(self._seed_base, int(batch.users[r]), batch.step, batch.page, _SHARE * 10 + c)
+                if np.isfinite(lo) and g.random() < expit(lo):
+                    shares[r, c] = True
+                    shared.append((r, c))
+        # 4. texts, only where wanted
+        asks = []
+        for r in decided:
+            g = stream(self._seed_base, int(batch.users[r]), batch.step, batch.page, _TEXT)
+            cols = [int(c) for c in np.nonzero(clicks[r])[0]]
+            for c in cols:
+                if g.random() < p.reason_rate:
+                    v = views[r][c]
+                    asks.append((r, c, "reason", self.scored.question("reason", v.title, v.genres, int(ratings[r, c]))))
+            if cols and g.random() < p.review_rate:
+                c = cols[0]
+                v = views[r][c]
+                asks.append((r, c, "review", self.scored.question("review", v.title, v.genres, int(ratings[r, c]))))
+        asks += [(r, c, "share", self.scored.question("message", views[r][c].title)) for r, c in shared]
+        for (r, c, kind, q), resp in zip(asks, self._ask(batch, systems, asks, _TEXT, None), strict=True):
+            if not resp.ok:
+                continue
+            text = first_sentences(resp.text, 1 if kind != "review" else 2)
+            prompt = [systems[r].content, q]
+            if not self.mind.guard.check(text, kind, prompt, cut_off=resp.completion_tokens >= self.scored.text_tokens):
+                continue
+            u, item = int(batch.users[r]), int(batch.items[r, c])
+            session = int(batch.sessions[r]) if batch.sessions is not None else -1
+            stars = int(ratings[r, c]) if kind == "reason" else 0
+            page_texts.append(TextRow(batch.step, session, batch.page, u, item, kind, stars, text))
+            if kind == "share":
+                self.share_messages[(u, item)] = text
 
     def _texts(
         self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision, prompt: list[str]

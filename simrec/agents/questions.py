@@ -1,0 +1,94 @@
+"""The scored protocol's questions: short, plain prompts a small model can follow.
+
+Rendered from the versioned ``scored`` template (``agents/prompts/scored.v<N>.yaml``):
+one system message per user and page (instructions, persona, recent memories) that
+every question of the page shares, and one short question per call. See
+:mod:`simrec.agents.policies.scored` for how they are asked and answered.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from simrec.agents.prompts import PromptTemplate, clean_untrusted, quote_untrusted
+from simrec.core.errors import ConfigError
+from simrec.llm.types import LLMRequest, Message
+
+YES_NO = ("yes", "no")
+STARS = ("1", "2", "3", "4", "5")
+QUESTIONS = ("watch", "stars", "share", "reason", "review", "message", "reflection")
+
+
+class ScoredPrompts:
+    """The scored protocol's messages, from a ``scored`` template.
+
+    Args:
+        template: A loaded ``scored`` prompt template.
+        text_tokens: Token cap of a generated text.
+    """
+
+    def __init__(self, template: PromptTemplate, text_tokens: int = 40) -> None:
+        missing = set(QUESTIONS) - set(template.snippets)
+        if missing:
+            raise ConfigError(
+                f"Prompt template {template.name} v{template.version} ({template.path}) lacks the "
+                f"question(s) {', '.join(sorted(missing))}."
+            )
+        self.template = template
+        self.text_tokens = text_tokens
+
+    def system(self, persona: str, memories: Sequence[str] = ()) -> Message:
+        """The prefix every question of a page shares."""
+        lim = self.template.limit("memory")
+        mem = "; ".join(quote_untrusted(m, lim) for m in memories)
+        msg, _ = self.template.render(persona=persona, memories=f" Lately: {mem}." if mem else "", question="")
+        return msg
+
+    def question(self, kind: str, title: str = "", genres: str = "", stars: int = 0) -> str:
+        """The text of one question (``kind`` names a snippet of the template)."""
+        t = self.template
+        return string.Template(t.snippets[kind]).safe_substitute(
+            title=quote_untrusted(title, t.limit("title")),
+            genres=clean_untrusted(genres, t.limit("genres")) or "a movie",
+            stars=stars,
+        )
+
+    def messages(self, system: Message, question: str) -> tuple[Message, Message]:
+        """The two messages of one call."""
+        _, user = self.template.render(persona="", memories="", question=question)
+        return system, user
+
+    def score_request(
+        self, system: Message, question: str, choices: tuple[str, ...], agent: int, step: int,
+        seed: int, purpose: str,
+    ) -> LLMRequest:  # fmt: skip
+        """A scoring call (no text generated)."""
+        return LLMRequest(
+            self.messages(system, question), agent=agent, step=step, purpose=purpose,
+            seed=seed, choices=choices, max_tokens=1, temperature=0.0,
+        )  # fmt: skip
+
+    def text_request(self, system: Message, question: str, agent: int, step: int, seed: int, purpose: str) -> LLMRequest:
+        """A short generated text."""
+        return LLMRequest(
+            self.messages(system, question), agent=agent, step=step, purpose=purpose, seed=seed,
+            max_tokens=self.text_tokens,
+        )  # fmt: skip
+
+
+def first_sentences(text: str | None, limit: int = 2) -> str:
+    """At most ``limit`` sentences of a generated text (what a token cap cut after them is dropped)."""
+    raw = " ".join((text or "").split()).strip().strip('"').strip()
+    out, start = [], 0
+    for i, ch in enumerate(raw):
+        if ch in ".!?" and (i + 1 == len(raw) or raw[i + 1] == " "):
+            out.append(raw[start : i + 1].strip())
+            start = i + 1
+            if len(out) == limit:
+                break
+    if not out:
+        return raw
+    return " ".join(out)
+
+

@@ -1,0 +1,100 @@
+"""Tuning examples from the training split: "persona + item → would you watch it?" and "→ how many stars?".
+
+Each example is one question of the scored protocol
+(:mod:`simrec.agents.policies.scored`), worded exactly as agents are asked in a
+run, with the answer the user's training data gives. A user's prompt holds the
+persona and, as "Lately", two other items of their training history with their
+ratings, in the words agents' memories use. Positives are the user's training
+items; each gets one negative, an item the user never interacted with in training
+(half drawn by popularity, half uniformly, so popularity alone cannot tell them
+apart). The held-out split is never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrec.agents.persona import build_personas
+from simrec.agents.questions import STARS, YES_NO, ScoredPrompts
+from simrec.agents.prompts import clean_untrusted, item_views, load_template
+from simrec.config.tune import TuneConfig
+from simrec.world.build import World
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question and its answer.
+
+    Attributes:
+        user: User index.
+        item: Item index.
+        kind: ``watch`` or ``stars``.
+        system: The system message (persona and recent history).
+        question: The question.
+        choices: The answers scored (``("yes", "no")`` or the five digits).
+        label: Index of the right answer in ``choices``.
+        valid: Held back for validation.
+    """
+
+    user: int
+    item: int
+    kind: str
+    system: str
+    question: str
+    choices: tuple[str, ...]
+    label: int
+    valid: bool
+
+
+def build_examples(world: World, cfg: TuneConfig, rng: np.random.Generator) -> list[Example]:
+    """The examples of ``cfg.users`` users sampled from those with at least two training items."""
+    train = world.train
+    n_items = world.catalog.n_items
+    counts = np.bincount(train.user, minlength=world.population.n_users)
+    eligible = np.nonzero(counts >= 3)[0]
+    if len(eligible) < 2:
+        raise ValueError("tuning needs at least two users with three or more training interactions")
+    users = np.sort(rng.choice(eligible, size=min(cfg.users, len(eligible)), replace=False))
+    order = np.argsort(train.user, kind="stable")
+    starts = np.searchsorted(train.user[order], users)
+    ends = np.searchsorted(train.user[order], users, side="right")
+    pop = np.bincount(train.item, minlength=n_items).astype(np.float64) + 1.0
+    pop_p = pop / pop.sum()
+    prompts = ScoredPrompts(load_template("scored"))
+    personas = build_personas(world, users)
+    titles = world.catalog.titles
+    out: list[Example] = []
+    for u, persona, a, b in zip(users, personas, starts, ends, strict=True):
+        rows = order[a:b]
+        seen = set(int(i) for i in train.item[rows])
+        pick = rng.permutation(rows)
+        history, pos = pick[:2], pick[2 : 2 + cfg.per_user]
+        lately = [
+            f"Watched {clean_untrusted(str(titles[train.item[r]]), 60)}"
+            + (f", rated {int(train.rating[r])}/5" if np.isfinite(train.rating[r]) else "")
+            for r in history
+        ]
+        system = prompts.system(persona.text, lately).content
+        negs = []
+        for j in range(len(pos)):
+            while True:
+                i = int(rng.choice(n_items, p=pop_p)) if j % 2 == 0 else int(rng.integers(n_items))
+                if i not in seen and i not in negs:
+                    negs.append(i)
+                    break
+        valid = rng.random(len(pos)) < cfg.valid_share
+        items = [int(train.item[r]) for r in pos]
+        views = {v_i: v for v_i, v in zip(items + negs, item_views(world.catalog, items + negs), strict=True)}
+        for r, item, neg, is_valid in zip(pos, items, negs, valid, strict=True):
+            for it, label in ((item, 0), (neg, 1)):
+                v = views[it]
+                q = prompts.question("watch", v.title, v.genres)
+                out.append(Example(int(u), it, "watch", system, q, YES_NO, label, bool(is_valid)))
+            stars = train.rating[r]
+            if cfg.stars and np.isfinite(stars) and 1 <= stars <= 5:
+                v = views[item]
+                q = prompts.question("stars", v.title, v.genres)
+                out.append(Example(int(u), item, "stars", system, q, STARS, int(round(stars)) - 1, bool(is_valid)))
+    return out
