@@ -7,15 +7,21 @@ eligible user, uniform and popularity-matched negatives, all four ratios):
 2. the calibrated scorecard in choice mode, with ratings and a short simulation;
 3. hybrid mode on the embedded model with ``--llm-users`` LLM-driven users
    (1:1, both negative kinds; the LLM-driven users' own accuracy separately);
-4. how 1:1 accuracy moves with ``choice_noise`` (the one parameter calibration
+4. LLM-driven rows (``--llm-rows N``): the same N users in ``llm`` mode and in ``hybrid``
+   mode with every user LLM-driven, on the untuned embedded model and, when
+   ``simrec tune`` made an adapter for the scenario, the tuned one; 1:1 and 1:9 with
+   uniform negatives, next to choice mode on those users (texts off: the protocol
+   scores decisions, and the rows time decisions, not prose);
+5. how 1:1 accuracy moves with ``choice_noise`` (the one parameter calibration
    cannot fit from choices; it takes it from users' own rating inconsistency);
-5. the error / star-distribution trade-off of the star cut-points: cut-points
+6. the error / star-distribution trade-off of the star cut-points: cut-points
    fitted out of fold on training for several JS budgets, scored on held-out.
 
 Targets (issue 7): 1:1 accuracy >= 0.80, held-out RMSE <= 0.95, JS <= 0.05 in
 choice and hybrid modes.
 
-Usage: python benchmarks/fidelity_ml100k.py [--data ../shared/data/ml-100k] [--llm-users 10] [--set k=v ...]
+Usage: python benchmarks/fidelity_ml100k.py [--data ../shared/data/ml-100k] [--llm-users 10]
+       [--llm-rows 200] [--only-llm-rows] [--set k=v ...]
 """
 
 from __future__ import annotations
@@ -57,6 +63,35 @@ def _show(title: str, fid, seconds: float, hide: list[str]) -> None:
               f"mean pages/session {b['mean_pages']:.2f}")  # fmt: skip
 
 
+def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str]) -> None:
+    from simrec.io.adapters import resolve_llm
+
+    quiet = ["policy.llm.reason_rate=0", "policy.llm.review_rate=0", "agents.memory.reflect_every=0",
+             "policy.llm.llm_share=1.0"]  # fmt: skip
+    ratios, negs = ("1:1", "1:9"), ("uniform",)
+    start = time.perf_counter()
+    fid = measure_fidelity(cfg, modes=("choice",), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
+                           folder=_mkdir(tmp / "rows-choice"), world=world)  # fmt: skip
+    _show(f"choice mode, the same {users} users", fid, time.perf_counter() - start, _HIDE)
+    tuned = resolve_llm(cfg).adapter
+    for name, adapter in [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else []):
+        c = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", [*over, f"llm.adapter={adapter}", *quiet])
+        for mode in ("llm", "hybrid"):
+            start = time.perf_counter()
+            fid = measure_fidelity(c, modes=(mode,), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
+                                   folder=_mkdir(tmp / f"rows-{name}-{mode}"), world=world)  # fmt: skip
+            _show(f"{mode} mode, {name} SmolLM2-135M ({adapter}), {users} users", fid, time.perf_counter() - start,
+                  ["skipped"])  # fmt: skip
+    if tuned != "none":
+        from simrec.io.adapters import read_meta
+
+        meta = read_meta(Path(tuned).parent)
+        if meta:
+            r = meta["result"]
+            print(f"tuning: {r['steps_done']} steps, {r['train_seconds']:.0f} s training, {r['seconds']:.0f} s in all "
+                  f"on {r['threads']} threads ({r['precision']}); validation AUC {r['valid_auc']}")  # fmt: skip
+
+
 def _noise_sweep(cfg, world) -> None:
     params = world.calibration.apply(cfg.policy.choice)
     lists = build_lists(world, "1:1", np.random.default_rng(1))
@@ -91,20 +126,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ml-100k"))
     ap.add_argument("--llm-users", type=int, default=10)
+    ap.add_argument("--llm-rows", type=int, default=200, help="users of the LLM-driven rows (0: none)")
+    ap.add_argument("--only-llm-rows", action="store_true", help="build the calibrated world, print the LLM rows only")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
     pd.set_option("display.width", 220)
     with tempfile.TemporaryDirectory() as tmp:
         over = [f"environment.data.path={Path(args.data).resolve()}", f"run.output_dir={tmp}", *args.overrides]
-        base = load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", over)
-        start = time.perf_counter()
-        _show("baseline: default agents, choice mode", measure_fidelity(base), time.perf_counter() - start, _HIDE)
-
         cfg = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", over)
         start = time.perf_counter()
         world = calibrate_world(cfg, build_world(cfg))
         print(f"\ncalibrated world built in {time.perf_counter() - start:.1f} s; fitted: "
               + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in world.calibration.params.items()))  # fmt: skip
+        if args.only_llm_rows:
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over)
+            return
+        base = load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", over)
+        start = time.perf_counter()
+        _show("baseline: default agents, choice mode", measure_fidelity(base), time.perf_counter() - start, _HIDE)
         start = time.perf_counter()
         fid = measure_fidelity(cfg, simulate_steps=3, folder=Path(tmp), world=world)
         _show("calibrated agents, choice mode", fid, time.perf_counter() - start, _HIDE)
@@ -114,6 +153,8 @@ def main() -> None:
                                    folder=_mkdir(Path(tmp) / "hybrid"), world=world)  # fmt: skip
             _show(f"calibrated agents, hybrid mode, {args.llm_users} LLM-driven users (embedded model)", hyb,
                   time.perf_counter() - start, ["skipped"])  # fmt: skip
+        if args.llm_rows:
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over)
         _noise_sweep(cfg, world)
         _cut_frontier(world)
 

@@ -1,143 +1,94 @@
-"""Throughput of the default LLM backend (in-process llama.cpp) on this machine.
+"""Page decisions per second of LLM-driven users on the embedded model (scored protocol).
 
-N page decisions for one user browsing N pages: every prompt is the same long
-system prompt and persona followed by a different page of five items, and every
-reply is schema-constrained JSON. Runs them with prompt-prefix reuse on and
-off, and prints decisions per second, prompt and completion tokens per second,
-how many prompt tokens llama.cpp actually evaluated, and the model load time.
+Drives the real ``llm`` policy (SmolLM2-135M-Instruct through in-process llama.cpp,
+memory recall, the text guard) on pages of five items: ``--users`` users browse
+``--pages`` pages each, page-major as a run plays them. For the untuned model and,
+when ``simrec tune`` made one for the scenario (or ``--adapter PATH``), the tuned
+one, it prints:
 
-Usage: python benchmarks/llm_embedded.py [--n 20] [--model PATH.gguf] [--n-ctx 2048]
-       [--threads T] [--max-tokens 96]
+* page decisions per second, with and without the texts (reasons, reviews, share
+  messages) the defaults ask for;
+* tokens per page decision: prompt tokens llama.cpp evaluated plus tokens generated;
+* validity (scoring calls that fell back) and the text guard's pass rate.
+
+Usage: python benchmarks/llm_embedded.py [--scenario quickstart] [--users 3] [--pages 20]
+       [--adapter auto|none|PATH] [--set key=value ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 
-from simrec.llm.base import CallSettings
-from simrec.llm.llama_runtime import bundled_model_path, unload_models
-from simrec.llm.llamacpp import LlamaCppBackend
-from simrec.agents.schemas import page_decision_schema
-from simrec.llm.types import LLMRequest
-
-# The reply schema the agents use, bounded to a page of five.
-PageDecision = page_decision_schema(5)
-
-
-SYSTEM = (
-    "You simulate one user of a film streaming service for a recommender-system study. "
-    "The service shows you a page of five films at a time. Decide as this person would, "
-    "given their tastes, mood and history; do not try to be helpful or polite, just be them. "
-    "Rules: you may watch any number of the films on the page, including none. You only rate "
-    "films you watched, from 1 (hated it) to 5 (loved it). You may leave the service after "
-    "this page if nothing appeals or you have watched enough today. "
-    "Answer with one JSON object: watch is the list of positions (1-5) you watch, ratings lists "
-    "{item, stars} for each film watched, and leave says whether you stop browsing now. "
-)
-PERSONA = (
-    "Persona: Dana, 41, a civil engineer in a mid-sized city, married with two teenagers. "
-    "Loves slow-burn thrillers, heist films and well-made documentaries about engineering, "
-    "space or nature. Enjoys dry British comedy. Dislikes musicals, horror and romantic "
-    "comedies, and gets bored by films over two and a half hours. Watches mostly on weekday "
-    "evenings after the children are in bed, rarely more than two films a night. Trusts "
-    "friends' recommendations more than the service's. Recently watched and liked: Heat (5), "
-    "Apollo 13 (4), Knives Out (4), Free Solo (5), Hot Fuzz (4). Recently disliked: "
-    "La La Land (2), The Conjuring (1), Notting Hill (2). Current mood: tired but curious."
-)
-TITLES = [
-    "Ocean's Eleven (heist)", "Mamma Mia! (musical)", "The Martian (sci-fi)", "Hereditary (horror)",
-    "Man on Wire (documentary)", "Paddington 2 (comedy)", "Sicario (thriller)", "Love Actually (romcom)",
-    "Inside Job (documentary)", "The Italian Job (heist)", "Gravity (sci-fi)", "Shaun of the Dead (comedy)",
-    "Zodiac (thriller)", "Cats (musical)", "Planet Earth II (nature)", "Baby Driver (action)",
-    "Arrival (sci-fi)", "The Notebook (romance)", "Spotlight (drama)", "Inception (thriller)",
-    "Senna (documentary)", "Mean Girls (comedy)", "Gone Girl (thriller)", "Hidden Figures (drama)",
-]  # fmt: skip
+from simrec.agents.mind import Mind, build_store
+from simrec.agents.policies.base import PageBatch, build_policy
+from simrec.config import load_scenario
+from simrec.config.shipped import scenario_path
+from simrec.core.rng import child_rng
+from simrec.fidelity.calibrate import calibrate_world
+from simrec.io.adapters import resolve_llm
+from simrec.llm.factory import build_backend
+from simrec.world.build import build_world
 
 
-def pages(n: int, max_tokens: int) -> list[LLMRequest]:
-    """``n`` decision requests with the shared system prompt and persona."""
-    out = []
-    for p in range(n):
-        shown = "\n".join(f"{i + 1}. {TITLES[(5 * p + i) % len(TITLES)]}" for i in range(5))
-        user = f"{PERSONA}\n\nPage {p + 1} of today's session:\n{shown}\n\nYour decision as JSON:"
-        out.append(
-            LLMRequest.chat(SYSTEM, user, schema=PageDecision, seed=1000 + p, max_tokens=max_tokens)
-        )
-    return out
-
-
-def run(be: LlamaCppBackend, requests: list[LLMRequest]) -> dict[str, float]:
-    """Answer ``requests`` one batch; return the figures of one row."""
-    be.model.llm.reset()  # start cold: nothing left over from the previous mode
-    evaluated0 = be.prompt_tokens_evaluated
-    t0 = time.perf_counter()
-    replies = be.generate(requests)
-    wall = time.perf_counter() - t0
-    prompt = sum(r.prompt_tokens for r in replies)
-    completion = sum(r.completion_tokens for r in replies)
-    return {
-        "wall": wall,
-        "valid": sum(r.ok for r in replies),
-        "prompt": prompt,
-        "evaluated": be.prompt_tokens_evaluated - evaluated0,
-        "completion": completion,
-    }
+def measure(cfg, world, users: np.ndarray, pages: int, folder: Path, label: str) -> None:  # noqa: ANN001
+    llm = build_backend(resolve_llm(cfg), cfg.seed, folder)
+    llm.health_check()
+    mem = cfg.agents.memory
+    mind = Mind(mem, world, build_store(mem, folder, f"bench-{label}", cfg.llm))
+    policy = build_policy(cfg.policy, world, child_rng(cfg.seed, "policy"), llm, mind, None)
+    rng = np.random.default_rng(0)
+    pop = np.bincount(world.train.item, minlength=world.catalog.n_items) + 1.0
+    spent, done = 0.0, 0
+    for p in range(pages):
+        items = np.stack([rng.choice(world.catalog.n_items, 5, replace=False, p=pop / pop.sum()) for _ in users])
+        n = len(users)
+        batch = PageBatch(1 + p // 5, p % 5, users, items, np.zeros(n, np.float32), np.zeros(n, np.float32))
+        t = time.perf_counter()
+        policy.decide(batch)
+        if p % 5 == 4:
+            mind.end_step(1 + p // 5, llm)  # reflections, as a run's step end
+        spent += time.perf_counter() - t
+        done += n
+    u = llm.usage.counters
+    tokens = llm.prompt_tokens_evaluated + u["completion_tokens"]
+    guard = mind.guard
+    texts = guard.passed + guard.total_dropped
+    print(f"{label:<34} {done / spent:6.2f} pages/s | {tokens / done:6.1f} tokens/page "
+          f"({llm.prompt_tokens_evaluated / done:.1f} evaluated + {u['completion_tokens'] / done:.1f} generated) | "
+          f"fallbacks {u['fallbacks']}/{u['requests']} | texts {guard.passed}/{texts} pass the guard"
+          + (f" ({dict(guard.dropped)} dropped)" if guard.total_dropped else ""))  # fmt: skip
+    mind.close()
+    llm.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20, help="page decisions per mode")
-    ap.add_argument(
-        "--model", type=Path, default=None, help="GGUF file (default: bundled Gemma 3 270M)"
-    )
-    ap.add_argument("--n-ctx", type=int, default=2048)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--scenario", default="quickstart")
+    ap.add_argument("--users", type=int, default=3)
+    ap.add_argument("--pages", type=int, default=20)
+    ap.add_argument("--adapter", default="auto", help="auto (tuned if simrec tune made one) | none | PATH")
+    ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
-
-    t0 = time.perf_counter()
-    path = args.model or bundled_model_path()
-    locate_s = time.perf_counter() - t0
-    unload_models()
-    settings = CallSettings(
-        model="llamacpp", temperature=0.7, max_tokens=args.max_tokens, timeout_s=600.0
-    )
-    on = LlamaCppBackend(
-        settings, path, n_ctx=args.n_ctx, n_threads=args.threads, prefix_cache=True
-    )
-    off = LlamaCppBackend(
-        settings, path, n_ctx=args.n_ctx, n_threads=args.threads, prefix_cache=False
-    )
-    load_s = on.model.load_s
-    requests = pages(args.n, args.max_tokens)
-    on.generate(pages(1, 8))  # warm-up: page in the weights, build the grammar
-
-    rows = {"prefix cache off": run(off, requests), "prefix cache on": run(on, requests)}
-
-    print(f"model: {path} ({path.stat().st_size / 2**20:.0f} MiB), n_ctx {args.n_ctx}, "
-          f"{on.n_threads} threads, max_tokens {args.max_tokens}, temperature 0.7")  # fmt: skip
-    print(f"locate/assemble GGUF    {locate_s:8.2f} s")
-    print(f"model load              {load_s:8.2f} s")
-    print(f"{args.n} page decisions, each: shared system+persona prefix + a page of 5 items")
-    head = f"{'':<18}{'wall s':>8}{'valid':>7}{'dec/s':>8}{'prompt tok':>11}{'evaluated':>10}" \
-           f"{'prompt tok/s':>13}{'eval tok/s':>11}{'compl tok':>10}{'compl tok/s':>12}"  # fmt: skip
-    print(head)
-    for name, r in rows.items():
-        w = r["wall"]
-        print(f"{name:<18}{w:8.2f}{int(r['valid']):>4}/{args.n:<2}{args.n / w:8.2f}{int(r['prompt']):>11}"
-              f"{int(r['evaluated']):>10}{r['prompt'] / w:13.0f}{r['evaluated'] / w:11.0f}"
-              f"{int(r['completion']):>10}{r['completion'] / w:12.1f}")  # fmt: skip
-    print(
-        "prompt tok: prompt tokens of all calls; evaluated: those llama.cpp computed (the rest were reused);"
-    )
-    print(
-        "tok/s figures divide by the whole wall time (prompt evaluation, sampling and grammar together)."
-    )
-    on.close()
-    off.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        over = [f"run.output_dir={tmp}", "policy.name=llm", "agents.memory.reflect_every=5", *args.overrides]
+        cfg = load_scenario(scenario_path(args.scenario), over)
+        world = calibrate_world(cfg, build_world(cfg))
+        users = np.sort(child_rng(cfg.seed, "bench-users").choice(world.population.n_users, args.users, replace=False))
+        tuned = resolve_llm(cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"adapter": args.adapter})})).adapter
+        print(f"{args.scenario}: {args.users} LLM-driven users x {args.pages} pages of 5 items; "
+              f"model {cfg.llm.model or 'smollm2-135m'}; adapter: {tuned}")  # fmt: skip
+        plain = {"policy.llm.reason_rate": 0.0, "policy.llm.review_rate": 0.0, "agents.memory.reflect_every": 0}
+        runs = [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else [])
+        for name, adapter in runs:
+            for texts in (True, False):
+                extra = [] if texts else [f"{k}={v}" for k, v in plain.items()]
+                c = load_scenario(scenario_path(args.scenario), [*over, f"llm.adapter={adapter}", *extra])
+                measure(c, world, users, args.pages, Path(tmp), f"{name}, {'with texts' if texts else 'decisions only'}")
 
 
 if __name__ == "__main__":

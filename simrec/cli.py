@@ -94,6 +94,10 @@ def run(
         task = bar.add_task("steps", total=cfg.run.steps * n_runs, info="building world…")
 
         def on_step(info: StepInfo) -> None:
+            if info.page is not None:  # within a step: the LLM's work so far
+                bar.update(task, completed=info.step, info=f"step {info.step + 1}: page {info.page + 1} played, "
+                           f"{info.browsing:,} still browsing · {info.llm_calls:,} LLM calls")  # fmt: skip
+                return
             rate = info.events / info.elapsed if info.elapsed > 0 else 0.0
             bar.update(
                 task,

@@ -8,14 +8,13 @@ watched and felt during the run.
 
 from __future__ import annotations
 
-from simrec.io.adapters import resolve_llm
-
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from simrec.io.adapters import resolve_llm
 from simrec.agents.guard import TextGuard
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError, DataError
@@ -78,16 +77,29 @@ def interview(run_dir: Path, user_id: str, question: str, k: int = 5) -> Answer:
     finally:
         store.close()
     llm = build_backend(resolve_llm(cfg), cfg.seed, run_dir.parent)
+    plain = cfg.policy.llm.protocol == "scored" or (cfg.policy.llm.protocol == "auto" and llm.default_protocol == "scored")
     try:
         llm.health_check()
-        request = LLMRequest(render_interview(persona, memories, question), agent=user, purpose="interview",
-                             max_tokens=160)  # fmt: skip
+        if plain:  # the scored protocol's short plain prompt, which a small model can follow
+            from simrec.agents.prompts import load_template
+            from simrec.agents.questions import ScoredPrompts
+
+            p = ScoredPrompts(load_template("scored", cfg.policy.llm.prompt_version), 80)
+            request = p.text_request(p.system(persona.text, memories[:3]), p.question("interview", asked=question),
+                                     user, -1, 0, "interview")  # fmt: skip
+        else:
+            request = LLMRequest(render_interview(persona, memories, question), agent=user, purpose="interview",
+                                 max_tokens=160)  # fmt: skip
         [resp] = llm.generate([request])
     finally:
         llm.close()
     if not resp.ok:
         return Answer(user, persona.text, memories, f"(no answer: the LLM call failed: {resp.error})", False)
     text = (resp.text or "").strip()
+    if plain:
+        from simrec.agents.questions import first_sentences
+
+        text = first_sentences(text, 2)
     why = TextGuard().problem(text, "answer", [m.content for m in request.messages])
     if why is not None:
         return Answer(user, persona.text, memories, f"(no answer: the model's reply was dropped by the text guard: {why})", False)

@@ -17,7 +17,7 @@ from simrec.llm.types import LLMRequest, Message
 
 YES_NO = ("yes", "no")
 STARS = ("1", "2", "3", "4", "5")
-QUESTIONS = ("watch", "stars", "share", "reason", "review", "message", "reflection")
+QUESTIONS = ("watch", "stars", "share", "reason", "review", "message", "reflection", "interview")
 
 
 class ScoredPrompts:
@@ -45,13 +45,14 @@ class ScoredPrompts:
         msg, _ = self.template.render(persona=persona, memories=f" Lately: {mem}." if mem else "", question="")
         return msg
 
-    def question(self, kind: str, title: str = "", genres: str = "", stars: int = 0) -> str:
+    def question(self, kind: str, title: str = "", genres: str = "", stars: int = 0, asked: str = "") -> str:
         """The text of one question (``kind`` names a snippet of the template)."""
         t = self.template
         return string.Template(t.snippets[kind]).safe_substitute(
             title=quote_untrusted(title, t.limit("title")),
             genres=clean_untrusted(genres, t.limit("genres")) or "a movie",
             stars=stars,
+            asked=quote_untrusted(asked, t.limit("question")),
         )
 
     def messages(self, system: Message, question: str) -> tuple[Message, Message]:

@@ -23,7 +23,7 @@ class TuneConfig(Strict):
     per_user: int = Field(6, ge=1, description="positive items per user (each gets one negative)")
     stars: bool = Field(True, description="also teach the 1-5 stars question")
     valid_share: float = Field(0.2, gt=0, lt=1, description="share of each user's examples held back for validation")
-    valid_examples: int = Field(400, ge=10, description="validation examples scored at each checkpoint (at most)")
+    valid_examples: int = Field(200, ge=10, description="validation examples scored at each checkpoint (at most)")
     steps: int = Field(300, ge=1, description="optimizer steps")
     batch_size: int = Field(8, ge=1, le=256)
     lr: float = Field(1e-3, gt=0, le=1)
@@ -32,7 +32,7 @@ class TuneConfig(Strict):
     targets: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], description="modules the LoRA adapts"
     )
-    eval_every: int = Field(50, ge=1, description="steps between validation checkpoints")
+    eval_every: int = Field(100, ge=1, description="steps between validation checkpoints")
     budget_s: float = Field(
         900.0, gt=0, description="wall-clock cap: training stops at the first checkpoint past it (recorded)"
     )

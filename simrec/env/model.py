@@ -148,6 +148,8 @@ class SimModel(mesa.Model):
         self.texts = texts
         self.state = UserState.initial(world.population.n_users)
         self.popularity = world.catalog.popularity.copy()
+        #: Called as ``(step, page, users still browsing)`` after each page (a run's progress bar).
+        self.on_page: Callable[[int, int, int], None] | None = None
         self.sim_log: list[Interactions] = []
         self.sessions_started = 0
         self.timings: dict[str, float] = defaultdict(float)
@@ -231,9 +233,12 @@ class SimModel(mesa.Model):
         stamps = tuple(step_start + page * 60 for page in range(self.pages_per_session))
         if not len(arrivals):
             return Browsing((), Interactions.empty(), stamps)
+        on_page = None
+        if self.on_page is not None:
+            on_page = functools.partial(self.on_page, self.steps)
         pages = self.engine.play_session(
             self.steps, arrivals.users, arrivals.sessions, slate.items, self.state,
-            via=view.via, pull=view.pull, popularity=self.popularity,
+            via=view.via, pull=view.pull, popularity=self.popularity, on_page=on_page,
         )  # fmt: skip
         return Browsing(pages, watches(pages, stamps), stamps)
 

@@ -9,8 +9,7 @@ run goes, so whatever happens, what was written stays readable.
 
 from __future__ import annotations
 
-from simrec.io.adapters import resolve_llm
-
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from simrec.io.adapters import resolve_llm
 from simrec.agents.policies.base import (
     DECISION_SOURCES,
     build_policy,
@@ -55,6 +55,10 @@ class StepInfo:
     sessions: int
     events: int
     elapsed: float
+    #: Within a step (LLM-driven runs): the page just played, users still browsing, LLM calls so far.
+    page: int | None = None
+    browsing: int = 0
+    llm_calls: int = 0
 
 
 @dataclass
@@ -94,6 +98,13 @@ def run_scenario(
     try:
         model = build_parts(cfg, folder, llm, parts, timings)
         t = time.perf_counter()
+        if progress is not None and llm is not None:
+            def on_page(step: int, page: int, browsing: int) -> None:
+                calls = int(llm.usage.counters["calls"])
+                progress(StepInfo(step - 1, cfg.run.steps, 0, int(model.totals["events"]), time.perf_counter() - t,
+                                  page, browsing, calls))  # fmt: skip
+
+            model.on_page = on_page
         for _ in range(cfg.run.steps):
             if llm is not None and (stop_reason := llm.usage.exhausted()):
                 log.warning("stopping before step %d: %s", model.steps + 1, stop_reason)
@@ -285,11 +296,7 @@ def run_variants(
 
             def shifted(info: StepInfo, offset: int = i * steps) -> None:
                 if progress is not None:
-                    progress(
-                        StepInfo(
-                            offset + info.step, total, info.sessions, info.events, info.elapsed
-                        )
-                    )
+                    progress(dataclasses.replace(info, step=offset + info.step, steps=total))
 
             results[name] = run_scenario(child, progress=shifted)
             entries[name] = VariantEntry(run_dir=results[name].run_dir.name, status="completed")

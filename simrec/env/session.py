@@ -12,6 +12,8 @@ the session rules is made here, once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,6 +115,7 @@ class SessionEngine:
         via: np.ndarray | None = None,
         pull: np.ndarray | None = None,
         popularity: np.ndarray | None = None,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> tuple[PageOutcome, ...]:
         """Every page of one step's sessions; page ``p`` shows columns ``p·k .. (p+1)·k`` of ``slate``.
 
@@ -125,6 +128,7 @@ class SessionEngine:
             via: ``[n, k × pages]`` how each item reached the list (``None``: the recommender).
             pull: ``[n, k × pages]`` friends'-likes pull on each item (``None``: no social graph).
             popularity: Interaction counts as the platform sees them this step.
+            on_page: Called as ``(page, users still browsing)`` after each page (progress).
 
         Returns:
             The pages played, in order; a page holds only the users still browsing.
@@ -146,4 +150,6 @@ class SessionEngine:
             dec, ended = self.play_page(batch, state, u, page == pages - 1)
             played.append(PageOutcome(page, active, u, items, page_via, dec, ended))
             active = active[~ended]
+            if on_page is not None:
+                on_page(page, len(active))
         return tuple(played)

@@ -10,8 +10,6 @@ compare simulated and real item popularity and count pages viewed per session.
 
 from __future__ import annotations
 
-from simrec.io.adapters import resolve_llm
-
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simrec.io.adapters import resolve_llm
 from simrec.agents.policies.base import DECISION_SOURCES, build_policy
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError

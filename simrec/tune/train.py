@@ -238,7 +238,7 @@ def tune(
         train_s += time.perf_counter() - t0
         result.steps_done = step
         over = time.perf_counter() - start > t.budget_s
-        note = f"loss {float(loss):.3f}"
+        note = f"loss {float(loss.detach()):.3f}"
         if step % t.eval_every == 0 or step == t.steps or over:
             auc = evaluate(step)
             note += f", valid AUC {auc:.3f}"

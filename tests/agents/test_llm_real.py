@@ -1,4 +1,4 @@
-"""The real embedded model (llama.cpp, bundled Gemma 3 270M) driving agents on MovieLens 100K."""
+"""The real embedded model (llama.cpp, the default SmolLM2-135M-Instruct) driving agents on MovieLens 100K."""
 
 from __future__ import annotations
 
@@ -56,3 +56,26 @@ def test_real_model_runs_and_replays_identically(tmp_path: Path, ml100k_dir: Pat
     pd.testing.assert_frame_equal(read_events(run).drop(columns="run"), read_events(second.run_dir).drop(columns="run"))
     pd.testing.assert_frame_equal(mem, memories(second.run_dir))
     pd.testing.assert_frame_equal(texts, read_texts(second.run_dir))
+
+
+def test_real_model_texts_read_like_a_person_and_interviews_stay_in_character(tmp_path: Path, ml100k_dir: Path) -> None:
+    from simrec.agents.guard import TextGuard
+    from simrec.agents.interview import interview
+
+    over = {**SHORT, "policy.name": "llm", "agents.memory.persistent": True, "policy.llm.review_rate": 1.0}
+    result = run_scenario(ml100k_scenario(tmp_path, ml100k_dir, **over))
+    texts = read_texts(result.run_dir)
+    dropped = int(result.metrics["texts_dropped"].sum())
+    assert len(texts) >= 4, "the default model wrote (almost) nothing that passed the guard"
+    assert dropped <= len(texts), f"the guard dropped {dropped} texts against {len(texts)} kept"
+    fresh = TextGuard()
+    for row in texts.itertuples():
+        assert fresh.problem(row.text, row.kind) is None, (row.kind, row.text)
+        assert row.text[-1] in ".!?…\"'”’)", row.text  # whole sentences, not cut by the token cap
+
+    user = str(pd.read_parquet(result.run_dir / "users.parquet")["user_id"].iloc[0])
+    answer = interview(result.run_dir, user, "What kind of movies do you enjoy, and why?")
+    assert answer.ok, answer.text
+    assert fresh.problem(answer.text, "answer") is None
+    lowered = answer.text.lower()
+    assert not any(w in lowered for w in ("as an ai", "language model", "assistant", "i am an ai", "smollm"))
