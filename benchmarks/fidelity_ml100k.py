@@ -63,12 +63,12 @@ def _show(title: str, fid, seconds: float, hide: list[str]) -> None:
               f"mean pages/session {b['mean_pages']:.2f}")  # fmt: skip
 
 
-def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str]) -> None:
+def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1", "1:9"), modes=("llm", "hybrid")) -> None:  # noqa: ANN001
     from simrec.io.adapters import resolve_llm
 
     quiet = ["policy.llm.reason_rate=0", "policy.llm.review_rate=0", "agents.memory.reflect_every=0",
              "policy.llm.llm_share=1.0"]  # fmt: skip
-    ratios, negs = ("1:1", "1:9"), ("uniform",)
+    negs = ("uniform",)
     start = time.perf_counter()
     fid = measure_fidelity(cfg, modes=("choice",), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
                            folder=_mkdir(tmp / "rows-choice"), world=world)  # fmt: skip
@@ -76,7 +76,7 @@ def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str]) -> None:
     tuned = resolve_llm(cfg).adapter
     for name, adapter in [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else []):
         c = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", [*over, f"llm.adapter={adapter}", *quiet])
-        for mode in ("llm", "hybrid"):
+        for mode in modes:
             start = time.perf_counter()
             fid = measure_fidelity(c, modes=(mode,), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
                                    folder=_mkdir(tmp / f"rows-{name}-{mode}"), world=world)  # fmt: skip
@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--llm-users", type=int, default=10)
     ap.add_argument("--llm-rows", type=int, default=200, help="users of the LLM-driven rows (0: none)")
     ap.add_argument("--only-llm-rows", action="store_true", help="build the calibrated world, print the LLM rows only")
+    ap.add_argument("--llm-ratios", nargs="*", default=["1:1", "1:9"], help="ratios of the LLM-driven rows")
+    ap.add_argument("--llm-modes", nargs="*", default=["llm", "hybrid"], help="modes of the LLM-driven rows")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
     pd.set_option("display.width", 220)
@@ -139,7 +141,7 @@ def main() -> None:
         print(f"\ncalibrated world built in {time.perf_counter() - start:.1f} s; fitted: "
               + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in world.calibration.params.items()))  # fmt: skip
         if args.only_llm_rows:
-            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over)
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes))
             return
         base = load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", over)
         start = time.perf_counter()
@@ -154,7 +156,7 @@ def main() -> None:
             _show(f"calibrated agents, hybrid mode, {args.llm_users} LLM-driven users (embedded model)", hyb,
                   time.perf_counter() - start, ["skipped"])  # fmt: skip
         if args.llm_rows:
-            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over)
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes))
         _noise_sweep(cfg, world)
         _cut_frontier(world)
 

@@ -94,3 +94,16 @@ def test_export_command(tmp_path: Path) -> None:
     assert set(inter["origin"]) == {"real", "sim"}
     assert (tmp_path / "x" / "quickstart.inter").is_file()
     assert_clean_error(simrec("export", str(tmp_path / "nothing")), "nothing")
+
+
+def test_tune_needs_the_embedded_backend() -> None:
+    proc = simrec("tune", "quickstart", "--set", "llm.backend=openai", "--quiet")
+    assert_clean_error(proc, "simrec tune teaches the embedded model")
+
+
+def test_run_says_which_model_llm_agents_think_with(tmp_path: Path) -> None:
+    proc = simrec("run", "quickstart", "--out", str(tmp_path), "--quiet", "--set", "run.steps=1",
+                  "--set", "policy.llm.llm_users=1", "--set", f"llm.cache_dir={tmp_path / 'models'}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "untuned smollm2-135m" in said and "simrec tune quickstart" in said

@@ -24,7 +24,7 @@ from simrec.agents.schemas import Reflection
 from simrec.config.schema import LLMConfig, MemoryConfig
 from simrec.core.rng import mixed_seed
 from simrec.io.texts import TextRow
-from simrec.llm.types import LLMRequest
+from simrec.llm.types import LLMRequest, LLMResponse
 from simrec.memory.base import MEMORY_STORES, MemoryRecord, MemoryStore
 from simrec.memory.embedders import EMBEDDERS, Embedder
 
@@ -116,16 +116,22 @@ class Mind:
         if not due:
             return []
         personas = self.personas(due)
-        if self.plain is not None:
-            return self._reflect_plain(step, llm, due, personas)
-        requests = [
-            LLMRequest(
-                render_reflection(p, [m.text for m in self.store.recent(a, every)]),
-                schema=Reflection, agent=a, step=step, purpose="reflection",
-                seed=mixed_seed(llm.settings.seed, a, step),
-            )  # fmt: skip
-            for a, p in zip(due, personas, strict=True)
-        ]
+        if self.plain is not None:  # the scored protocol's one plain sentence
+            p = self.plain
+            requests = [
+                p.text_request(p.system(persona.text, [m.text for m in self.store.recent(a, every)][:3]),
+                               p.question("reflection"), a, step, mixed_seed(llm.settings.seed, a, step), "reflection")
+                for a, persona in zip(due, personas, strict=True)
+            ]  # fmt: skip
+        else:
+            requests = [
+                LLMRequest(
+                    render_reflection(persona, [m.text for m in self.store.recent(a, every)]),
+                    schema=Reflection, agent=a, step=step, purpose="reflection",
+                    seed=mixed_seed(llm.settings.seed, a, step),
+                )
+                for a, persona in zip(due, personas, strict=True)
+            ]  # fmt: skip
         rows: list[TextRow] = []
         records: list[MemoryRecord] = []
         for a, req, resp in zip(due, requests, llm.generate(requests), strict=True):
@@ -133,8 +139,8 @@ class Mind:
             if not resp.ok:
                 continue  # counted as a fallback by the LLM layer; the agent simply does not reflect
             prompt = [m.content for m in req.messages]
-            for insight in resp.parsed.insights:  # type: ignore[union-attr]
-                if not self.guard.check(insight, "reflection", prompt):
+            for insight, cut in self._insights(resp):
+                if not self.guard.check(insight, "reflection", prompt, cut_off=cut):
                     continue  # dropped and counted; never remembered
                 records.append(MemoryRecord(a, step, "reflection", insight, IMPORTANCE["reflection"]))
                 rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, insight))
@@ -143,34 +149,15 @@ class Mind:
         self.store.flush()
         return rows
 
+    def _insights(self, resp: LLMResponse) -> list[tuple[str, bool]]:
+        """The insights of a reflection reply, each with whether the token cap cut it."""
+        if self.plain is None:
+            return [(i, False) for i in resp.parsed.insights]  # type: ignore[union-attr]
+        return [(first_sentences(resp.text, 1), resp.completion_tokens >= self.plain.text_tokens)]
+
     def use_plain_prompts(self, prompts: ScoredPrompts) -> None:
         """Reflect with one short plain prompt (the scored protocol's), not a JSON reply."""
         self.plain = prompts
-
-    def _reflect_plain(self, step: int, llm: BaseBackend, due: list[int], personas: list[Persona]) -> list[TextRow]:
-        p = self.plain
-        question = p.question("reflection")
-        requests = [
-            p.text_request(p.system(persona.text, [m.text for m in self.store.recent(a, self.cfg.reflect_every)][:3]),
-                           question, a, step, mixed_seed(llm.settings.seed, a, step), "reflection")  # fmt: skip
-            for a, persona in zip(due, personas, strict=True)
-        ]
-        rows: list[TextRow] = []
-        records: list[MemoryRecord] = []
-        for a, req, resp in zip(due, requests, llm.generate(requests), strict=True):
-            self._since_reflection[a] = 0
-            if not resp.ok:
-                continue
-            text = first_sentences(resp.text, 1)
-            cut = resp.completion_tokens >= p.text_tokens
-            if not self.guard.check(text, "reflection", [m.content for m in req.messages], cut_off=cut):
-                continue
-            records.append(MemoryRecord(a, step, "reflection", text, IMPORTANCE["reflection"]))
-            rows.append(TextRow(step, -1, -1, a, -1, "reflection", 0, text))
-        self.store.add(records)
-        self.written += len(records)
-        self.store.flush()
-        return rows
 
     def close(self) -> None:
         """Write what is buffered and close the store."""

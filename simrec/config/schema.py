@@ -225,8 +225,8 @@ class LLMPolicyParams(Strict):
     stars: Literal["auto", "llm", "choice"] = Field(
         "auto", description="scored: who gives stars (auto: the LLM in llm mode, the choice model in hybrid)"
     )
-    reason_rate: float = Field(1.0, ge=0, le=1, description="scored: share of watches that get a written reason")
-    review_rate: float = Field(0.2, ge=0, le=1, description="scored: share of pages with a watch that get a review")
+    reason_rate: float = Field(0.3, ge=0, le=1, description="scored: share of watches that get a written reason")
+    review_rate: float = Field(0.1, ge=0, le=1, description="scored: share of pages with a watch that get a review")
     text_tokens: int = Field(40, ge=4, le=400, description="scored: token cap of one generated text")
     memories: int = Field(2, ge=0, le=10, description="scored: recalled memories in a page's prompt")
 

@@ -59,7 +59,8 @@ def _texts(call):  # noqa: ANN001, ANN202
 
 def _policy(tmp_path: Path, mode: str, scorer=_scorer, **over):  # noqa: ANN001, ANN202
     cfg = small_scenario(tmp_path, **{"policy.name": mode, "policy.llm.llm_users": 10,
-                                       "policy.llm.protocol": "scored", "policy.llm.review_rate": 1.0, **over})  # fmt: skip
+                                       "policy.llm.protocol": "scored", "policy.llm.review_rate": 1.0,
+                                       "policy.llm.reason_rate": 1.0, **over})  # fmt: skip
     world = build_world(cfg)
     mem = MemoryConfig(store="memory", reflect_every=0)
     mind = Mind(mem, world, build_store(mem, None, "test"))

@@ -34,7 +34,7 @@ from simrec.config.schema import PolicyConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import mixed_seed
 from simrec.io.texts import TextRow
-from simrec.llm.types import LLMRequest
+from simrec.llm.types import LLMRequest, Message
 from simrec.memory.base import MemoryRecord
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class LLMPolicy(BasePolicy):
         else:
             self.scored = ScoredPrompts(load_template("scored", cfg.llm.prompt_version), cfg.llm.text_tokens)
             mind.use_plain_prompts(self.scored)
+            self._prefixes: dict[tuple[int, int], Message] = {}
         self.llm_mask = self._pick_llm_users(rng)
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
@@ -238,17 +239,27 @@ class LLMPolicy(BasePolicy):
         source: np.ndarray, shares: np.ndarray, page_texts: list[TextRow],
     ) -> None:  # fmt: skip
         """Decide ``rows`` by the scored protocol (see :mod:`simrec.agents.policies.scored`), in place."""
-        users = batch.users[rows]
-        cat = self.world.catalog
-        queries = ["; ".join(str(cat.titles[i]) for i in batch.items[r]) for r in rows]
-        memories = self.mind.recall(users, queries, batch.step)
-        personas = self.mind.personas(users)
-        systems = {
-            int(r): self.scored.system(p.text, m[: self.cfg.llm.memories])
-            for r, p, m in zip(rows, personas, memories, strict=True)
-        }
+        systems = {int(r): self._system(batch, int(r)) for r in rows}
         for group in self._groups(rows):
             self._score_group(batch, group, systems, prior, clicks, ratings, source, shares, page_texts)
+
+    def _system(self, batch: PageBatch, r: int) -> Message:
+        """The prefix of user ``r``'s questions: persona and memories recalled at the session's first page.
+
+        It stays the same for every page of the step's session, so the embedded backend
+        evaluates it once per session, not once per page.
+        """
+        u = int(batch.users[r])
+        key = (u, batch.step)
+        if key not in self._prefixes:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            cat = self.world.catalog
+            query = "; ".join(str(cat.titles[i]) for i in batch.items[r])
+            memories = self.mind.recall([u], [query], batch.step)[0] if self.cfg.llm.memories else []
+            persona = self.mind.personas([u])[0]
+            self._prefixes[key] = self.scored.system(persona.text, memories[: self.cfg.llm.memories])
+        return self._prefixes[key]
 
     def _ask(self, batch: PageBatch, systems: dict, pending: list[tuple[int, int, str, str]], offset: int,
              choices: tuple[str, ...] | None) -> list:  # fmt: skip
