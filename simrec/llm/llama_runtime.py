@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from simrec.llm.schema_utils import bounded_int_enums, merge_system
+from simrec.llm.schema_utils import bounded_int_enums
 from simrec.llm.types import LLMUnavailable, PermanentLLMError
 
 
@@ -501,100 +501,3 @@ def _grammar(schema: dict[str, Any]) -> Any:
         _GRAMMARS[text] = grammar
     return grammar
 
-
-def format_prompt(llm: Any, messages: list[dict[str, str]]) -> str:
-    """The prompt text ``llm``'s chat format makes of ``messages`` (with the assistant's turn opened)."""
-    from llama_cpp import llama_chat_format as fmt
-
-    template = llm.metadata.get("tokenizer.chat_template")
-    if template is None:
-        if llm.chat_format == "gemma":
-            return fmt.format_gemma(messages=messages).prompt  # type: ignore[arg-type]
-        raise PermanentLLMError(f"{llm.model_path} has no chat template; scoring needs one")
-    model = llm._model
-    eos = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
-    bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
-    return fmt.Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages).prompt
-
-
-def split_prompt(llm: Any, messages: list[dict[str, str]], question: str) -> tuple[list[int], list[int]]:
-    """The tokens of the shared prefix (everything before ``question``, the last message's
-    own text) and of the rest of the formatted prompt."""
-    text = format_prompt(llm, messages)
-    at = text.rfind(question) if question else -1
-    if at < 0:
-        raise PermanentLLMError("the chat template drops the question; cannot score")
-    head, tail = text[:at], text[at:]
-    add_bos = str(llm.metadata.get("tokenizer.ggml.add_bos_token", "true")).lower() != "false"
-    bos_text = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
-    add_bos = add_bos and not (bos_text and head.startswith(bos_text))
-    prefix = llm.tokenize(head.encode("utf-8"), add_bos=add_bos, special=True)
-    rest = llm.tokenize(tail.encode("utf-8"), add_bos=False, special=True)
-    return prefix, rest
-
-
-_CHOICE_TOKENS: dict[tuple[str, tuple[str, ...]], list[list[int]]] = {}
-
-
-def choice_tokens(llm: Any, choices: tuple[str, ...]) -> list[list[int]]:
-    """For each choice, the first tokens of the ways a reply may begin with it (case, a space)."""
-    key = (str(llm.model_path), choices)
-    if key not in _CHOICE_TOKENS:
-        out = []
-        for c in choices:
-            ids = set()
-            for v in {c, c.lower(), c.capitalize(), c.upper()}:
-                for text in (v, " " + v):
-                    toks = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                    piece = llm.detokenize(toks[:1]).decode("utf-8", "replace").strip() if toks else ""
-                    if piece and v.lower().startswith(piece.lower()):  # not a bare space token
-                        ids.add(int(toks[0]))
-            out.append(sorted(ids))
-        flat = [t for ids in out for t in ids]
-        if len(flat) != len(set(flat)):
-            raise PermanentLLMError(f"the choices {choices} share a first token; reword them")
-        _CHOICE_TOKENS[key] = out
-    return _CHOICE_TOKENS[key]
-
-
-def score_choices(
-    model: LoadedModel, messages: list[dict[str, str]], choices: tuple[str, ...]
-) -> tuple[list[float], int, int]:
-    """The log-probability of each choice as the first word of the reply to ``messages``.
-
-    The prefix (everything before the last message's text) is evaluated from an empty
-    cache in whole chunks, and reused as long as the next call shares it exactly; the
-    rest is evaluated after it. A score thus depends only on its own prompt, never on
-    the calls before it. Call with ``model.lock`` held.
-
-    Returns:
-        ``(log-probabilities normalised over the choices, prompt tokens, tokens evaluated)``.
-    """
-    llm = model.llm
-    question = messages[-1]["content"]
-    if model.merge_system:
-        messages = merge_system(messages)
-    prefix, rest = split_prompt(llm, messages, question)
-    if len(prefix) + len(rest) >= llm.n_ctx():
-        raise PermanentLLMError(f"the prompt ({len(prefix) + len(rest)} tokens) exceeds the context window")
-    evaluated = 0
-    if llm._score_prefix != tuple(prefix):
-        llm.reset()
-        llm._ctx.kv_cache_clear()
-        llm.eval(prefix)
-        evaluated += len(prefix)
-        llm._score_prefix = tuple(prefix)
-    llm.n_tokens = len(prefix)
-    llm.eval(rest)
-    evaluated += len(rest)
-    llm._exact_until = len(prefix) // CHUNK * CHUNK  # what a later generation may reuse exactly
-    import llama_cpp
-
-    raw = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)  # the last evaluated token's
-    logits = np.ctypeslib.as_array(raw, shape=(llm.n_vocab(),)).astype(np.float64)
-    top = logits.max()
-    logp = logits - (top + np.log(np.exp(logits - top).sum()))
-    per = [float(np.logaddexp.reduce(logp[ids])) for ids in choice_tokens(llm, choices)]
-    m = max(per)
-    total = m + float(np.log(sum(np.exp(v - m) for v in per)))
-    return [v - total for v in per], len(prefix) + len(rest), evaluated

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores
 from simrec.llm.cache import ReplayCache
+from simrec.llm.llama_prompts import score_choices
 from simrec.llm.llama_runtime import (
     BUNDLED_MODEL,
     BUNDLED_MODELS,
@@ -52,7 +53,6 @@ from simrec.llm.llama_runtime import (
     bundled_model_path,
     default_cache_dir,
     load_model,
-    score_choices,
 )
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError
@@ -178,7 +178,7 @@ class LlamaCppBackend(BaseBackend):
         return await asyncio.to_thread(self._score_all, list(calls))
 
     def _score_all(self, calls: list[Call]) -> list[Completion]:
-        from simrec.llm.llama_runtime import choice_tokens, split_prompt
+        from simrec.llm.llama_prompts import choice_tokens, split_prompt
         from simrec.llm.llama_scorer import ScoreJob
 
         model = self.model

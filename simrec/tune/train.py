@@ -89,7 +89,7 @@ class _Encoder:
         self.merge = _chat_setup(self.llm)
 
     def ids(self, ex: Example) -> list[int]:
-        from simrec.llm.llama_runtime import split_prompt
+        from simrec.llm.llama_prompts import split_prompt
         from simrec.llm.schema_utils import merge_system
 
         msgs = [{"role": "system", "content": ex.system}, {"role": "user", "content": ex.question}]
@@ -99,7 +99,7 @@ class _Encoder:
         return prefix + rest
 
     def choices(self, choices: tuple[str, ...]) -> list[list[int]]:
-        from simrec.llm.llama_runtime import choice_tokens
+        from simrec.llm.llama_prompts import choice_tokens
 
         return choice_tokens(self.llm, choices)
 
