@@ -32,6 +32,7 @@ from simrec.core.rng import child_rng
 from simrec.fidelity.calibrate import calibrate_world
 from simrec.io.adapters import resolve_llm
 from simrec.llm.factory import build_backend
+from simrec.llm.llama_runtime import unload_models
 from simrec.world.build import build_world
 
 
@@ -64,6 +65,7 @@ def measure(cfg, world, users: np.ndarray, pages: int, folder: Path, label: str)
           + (f" ({dict(guard.dropped)} dropped)" if guard.total_dropped else ""))  # fmt: skip
     mind.close()
     llm.close()
+    unload_models()  # the next configuration starts with an empty cache: no prefix is already there
 
 
 def main() -> None:
@@ -75,7 +77,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        over = [f"run.output_dir={tmp}", "policy.name=llm", "agents.memory.reflect_every=5", *args.overrides]
+        over = [f"run.output_dir={tmp}", "policy.name=llm", "agents.memory.reflect_every=5", "llm.cache.enabled=false",
+                *args.overrides]  # no replay cache: every call is answered by the model
         cfg = load_scenario(scenario_path(args.scenario), over)
         world = calibrate_world(cfg, build_world(cfg))
         users = np.sort(child_rng(cfg.seed, "bench-users").choice(world.population.n_users, args.users, replace=False))

@@ -219,8 +219,10 @@ class LLMPolicyParams(Strict):
         "wanted (small local models); json: one structured page decision (capable served models); "
         "auto: the backend's default (llamacpp: scored, others: json)",
     )
-    llm_weight: float = Field(
-        1.0, ge=0, le=10, description="hybrid, scored: weight of the LLM's centred log-odds on the choice prior"
+    llm_weight: Annotated[float, Field(ge=0, le=10)] | Literal["auto"] = Field(
+        "auto",
+        description="hybrid, scored: weight of the LLM's centred log-odds on the choice prior; auto: the weight "
+        "simrec tune chose on validation examples for the model in use (tuned or not), 1 when no tuning ran",
     )
     stars: Literal["auto", "llm", "choice"] = Field(
         "auto", description="scored: who gives stars (auto: the LLM in llm mode, the choice model in hybrid)"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from simrec.io.adapters import resolve_llm
+from simrec.io.adapters import resolve_llm, resolve_weight
 from simrec.agents.policies.base import (
     DECISION_SOURCES,
     build_policy,
@@ -209,7 +209,7 @@ def build_parts(
     if policy_uses_mind(cfg.policy):
         open_minds(cfg, world, folder, parts)
     policy = build_policy(
-        cfg.policy, world, child_rng(cfg.seed, "policy"), llm, parts.mind, parts.items
+        resolve_weight(cfg).policy, world, child_rng(cfg.seed, "policy"), llm, parts.mind, parts.items
     )
     parts.sink = EventSink(
         folder.path / "events.parquet", folder.name, DECISION_SOURCES, cfg.run.chunk_rows
@@ -264,7 +264,7 @@ def close_llm(cfg: ScenarioConfig, llm: BaseBackend | None, folder: RunFolder) -
     if llm is None:
         return
     summary = {"backend": cfg.llm.backend, "target": llm.describe(), "adapter": resolve_llm(cfg).adapter,
-               **llm.usage.summary()}  # fmt: skip
+               "llm_weight": resolve_weight(cfg).policy.llm.llm_weight, **llm.usage.summary()}  # fmt: skip
     folder.write_llm_usage(summary, llm.usage.per_agent)
     llm.close()
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simrec.io.adapters import resolve_llm
+from simrec.io.adapters import resolve_llm, resolve_weight
 from simrec.agents.policies.base import DECISION_SOURCES, build_policy
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
@@ -57,7 +57,7 @@ class _ModePolicy:
         self.mind = Mind(mem, world, build_store(mem, folder, f"fidelity-{mode}", cfg.llm))
         if cfg.agents.item_profiles:
             self.items = ItemProfiles(world.catalog, build_store(mem, folder, f"fidelity-{mode}-items", cfg.llm))
-        self.policy = build_policy(cfg.policy, world, rng, self.llm, self.mind, self.items)
+        self.policy = build_policy(resolve_weight(cfg).policy, world, rng, self.llm, self.mind, self.items)
 
     def close(self) -> None:
         for obj in (self.mind, self.items, self.llm):

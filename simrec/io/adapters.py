@@ -2,7 +2,7 @@
 
 An adapter is keyed by what it learned from — the data (the scenario's
 environment and agents blocks, its seed, and the bytes of any data files they
-name), the embedded model, the wording of the scored protocol's questions and
+name), the embedded model, the wording of the scored protocol's watch and stars questions and
 the ``tune:`` block (less its time budget and thread count) — and lives in ``<cache>/adapters/<key>/`` as ``adapter.gguf``
 (llama.cpp's LoRA format) beside ``tune.json`` (settings and validation figures).
 """
@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from simrec.config.schema import LLMConfig, ScenarioConfig
 from simrec.core.errors import ConfigError
@@ -25,6 +28,8 @@ ADAPTER_FILE = "adapter.gguf"
 META_FILE = "tune.json"
 #: Fields of the tune block that change how long tuning may take, not what it learns.
 _NOT_KEYED = {"budget_s", "threads"}
+#: Fields of the scored template that tuning's examples use (see :func:`tuned_wording`).
+TUNED_FIELDS = ("name", "version", "limits", "system", "user", "watch", "stars")
 
 
 def adapters_root(cfg: LLMConfig) -> Path:
@@ -69,9 +74,26 @@ def adapter_key(cfg: ScenarioConfig) -> str:
     h.update(json.dumps(payload, sort_keys=True, default=str).encode())
     for path in _paths(cfg.environment.data.model_dump()):
         _file_digest(Path(path).expanduser(), h)
-    for path in sorted(resource_path("agents", "prompts").glob("scored.v*.yaml")):
-        _file_digest(path, h)  # the questions' wording is what the adapter learns to answer
+    h.update(json.dumps(tuned_wording(), sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def tuned_wording() -> dict[str, Any]:
+    """The parts of the latest ``scored`` prompt template that tuning's examples are made of.
+
+    The system and user messages, the watch and stars questions and the length limits:
+    the wording the adapter learns to answer. The template's other questions (reasons,
+    interviews, ...) are not in the adapter's key, so rewording them keeps adapters valid.
+    """
+    files = {}
+    for path in resource_path("agents", "prompts").glob("scored.v*.yaml"):
+        m = re.fullmatch(r"scored\.v(\d+)\.yaml", path.name)
+        if m:
+            files[int(m.group(1))] = path
+    if not files:
+        raise ConfigError("the scored prompt template is missing from simrec's resources")
+    raw = yaml.safe_load(files[max(files)].read_text(encoding="utf-8"))
+    return {k: raw.get(k) for k in TUNED_FIELDS}
 
 
 def adapter_dir(cfg: ScenarioConfig) -> Path:
@@ -107,6 +129,33 @@ def resolve_llm(cfg: ScenarioConfig) -> LLMConfig:
     if not path.is_file():
         raise ConfigError(f"llm.adapter: {path} does not exist; run `simrec tune SCENARIO`, or use auto or none.")
     return llm.model_copy(update={"adapter": str(path)})
+
+
+#: ``llm_weight`` when nothing chose one (no ``simrec tune`` ran for the scenario).
+DEFAULT_LLM_WEIGHT = 1.0
+
+
+def resolve_weight(cfg: ScenarioConfig) -> ScenarioConfig:
+    """``cfg`` with ``policy.llm.llm_weight`` settled to a number.
+
+    ``auto`` takes the weight ``simrec tune`` chose on its validation examples
+    (``tune.json``) for the model the run thinks with: the tuned one when the run
+    uses the adapter, the untuned one when it does not; :data:`DEFAULT_LLM_WEIGHT`
+    when no tuning ran for the scenario or the backend is not llamacpp.
+    """
+    params = cfg.policy.llm
+    if params.llm_weight != "auto":
+        return cfg
+    weight = DEFAULT_LLM_WEIGHT
+    if cfg.llm.backend == "llamacpp":
+        adapter = resolve_llm(cfg).adapter
+        folder = Path(adapter).parent if adapter != "none" else adapter_dir(cfg)
+        fits = (read_meta(folder) or {}).get("llm_weight") or {}
+        fit = fits.get("tuned" if adapter != "none" else "untuned")
+        if isinstance(fit, dict) and isinstance(fit.get("weight"), (int, float)):
+            weight = float(fit["weight"])
+    policy = cfg.policy.model_copy(update={"llm": params.model_copy(update={"llm_weight": weight})})
+    return cfg.model_copy(update={"policy": policy})
 
 
 def read_meta(folder: Path) -> dict[str, Any] | None:

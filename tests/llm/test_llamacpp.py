@@ -13,7 +13,7 @@ import pytest
 from simrec.config.schema import LLMConfig
 from simrec.llm.base import CallSettings
 from simrec.llm.factory import build_backend
-from simrec.llm.llama_runtime import BUNDLED_MODEL, SMOLLM2_F16, bundled_model_path, loaded_models
+from simrec.llm.llama_runtime import BUNDLED_MODEL, bundled_model_path, loaded_models, smollm2_file
 from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import LLMRequest, LLMUnavailable, Message
@@ -126,7 +126,7 @@ def test_concurrency_is_one_and_config_is_read() -> None:
     be = build_backend(cfg, seed=0)
     assert isinstance(be, LlamaCppBackend)
     assert (be.n_ctx, be.n_threads, be.prefix_cache, be.settings.concurrency) == (1024, 1, False, 1)
-    assert be.describe().endswith(SMOLLM2_F16)
+    assert be.describe().endswith(smollm2_file())
 
 
 def test_missing_gguf_fails_the_health_check(tmp_path: Path) -> None:
@@ -147,8 +147,8 @@ def test_a_file_that_is_not_gguf_fails_the_health_check(tmp_path: Path) -> None:
 def test_default_model_is_unpacked_once_into_cache_dir(tmp_path: Path) -> None:
     path = bundled_model_path(tmp_path / "models")
     try:
-        assert path == tmp_path / "models" / SMOLLM2_F16
-        assert path.stat().st_size > 250_000_000  # F16 weights of 135M parameters
+        assert path == tmp_path / "models" / smollm2_file()
+        assert path.stat().st_size > 250_000_000  # 16-bit weights of 135M parameters
         assert not list(path.parent.glob("*.partial"))
         mtime = path.stat().st_mtime_ns
         assert bundled_model_path(tmp_path / "models") == path and path.stat().st_mtime_ns == mtime

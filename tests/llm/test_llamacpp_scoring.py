@@ -10,6 +10,7 @@ import pytest
 
 from simrec.llm.base import CallSettings
 from simrec.llm.cache import ReplayCache
+from simrec.llm.llama_runtime import smollm2_format
 from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.types import LLMRequest, LLMUnavailable
 
@@ -97,6 +98,7 @@ def test_gemma_scores_too() -> None:
 
 def _random_adapter(path: Path, arch: str = "llama", scale: float = 0.5) -> Path:
     import torch
+
     from simrec.llm.lora_gguf import write_lora_gguf
 
     g = torch.Generator().manual_seed(0)
@@ -116,7 +118,8 @@ def test_an_adapter_changes_the_scores_and_the_cache_key(tmp_path: Path, backend
     base = backend.generate([ask(f) for f in FILMS])
     moved = tuned.generate([ask(f) for f in FILMS])
     assert max(abs(a.scores[0] - b.scores[0]) for a, b in zip(base, moved, strict=True)) > 0.01
-    assert tuned.cache_model().startswith("smollm2-135m+lora:") and backend.cache_model() == "smollm2-135m"
+    fmt = smollm2_format()
+    assert tuned.cache_model().startswith(f"smollm2-135m:{fmt}+lora:") and backend.cache_model() == f"smollm2-135m:{fmt}"
     tuned.close()
 
 
@@ -126,3 +129,40 @@ def test_an_adapter_for_another_model_fails_the_health_check(tmp_path: Path) -> 
         LlamaCppBackend(settings(), n_ctx=512, adapter=adapter).health_check()
     with pytest.raises(LLMUnavailable, match="does not exist"):
         LlamaCppBackend(settings(), n_ctx=512, adapter=tmp_path / "missing.gguf").health_check()
+
+
+def test_a_short_text_reuses_the_scoring_prefix_and_is_the_same_whatever_came_before(backend: LlamaCppBackend) -> None:
+    system = SYSTEM + " You like short films."
+    backend.generate([ask(f, system) for f in FILMS])  # fills the prefix slot
+    before = backend.prompt_tokens_evaluated
+    write = LLMRequest.chat(system, "In one short sentence, why do you love Alien?", max_tokens=24, seed=5)
+    [a] = backend.generate([write])
+    evaluated = backend.prompt_tokens_evaluated - before
+    assert a.status == "ok" and a.text.strip() and a.completion_tokens <= 24
+    assert evaluated < a.prompt_tokens / 2  # only the question: the persona was already there
+    backend.generate([ask(FILMS[3], "You hate everything."), LLMRequest.chat("Say hi.", "Hi", max_tokens=4)])
+    [b] = backend.generate([write])
+    assert b.text == a.text  # same seed, same text, whatever the cache held
+
+
+def test_greedy_text_from_the_scoring_context_is_llama_cpp_s_own_greedy_text(backend: LlamaCppBackend) -> None:
+    write = LLMRequest.chat(SYSTEM, "Name one movie you love, in a few words.", max_tokens=12, temperature=0.0)
+    [ours] = backend.generate([write])
+    backend.prefix_cache = False  # the main context's create_chat_completion
+    try:
+        [theirs] = backend.generate([write])
+    finally:
+        backend.prefix_cache = True
+    assert ours.text.split()[:4] == theirs.text.split()[:4]
+
+
+def test_sampling_follows_llama_cpp_s_default_chain() -> None:
+    from simrec.llm.llama_scorer import _sample
+
+    logits = np.array([5.0, 4.9, 1.0, 0.0, -3.0])
+    rng = np.random.default_rng(0)
+    assert _sample(logits, 0.0, 0.95, rng) == 0
+    draws = {_sample(logits, 1.0, 0.95, np.random.default_rng(s)) for s in range(200)}
+    assert draws == {0, 1}  # min-p drops what is under 5% of the top token's probability
+    assert _sample(logits, 1.0, 0.95, np.random.default_rng(7)) == _sample(logits, 1.0, 0.95, np.random.default_rng(7))
+    assert {_sample(logits, 1.0, 0.95, np.random.default_rng(s), top_k=1) for s in range(50)} == {0}

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from simrec.io.adapters import ADAPTER_FILE, adapter_dir, adapter_key, resolve_llm
+from simrec.io.adapters import (
+    ADAPTER_FILE,
+    adapter_dir,
+    adapter_key,
+    read_meta,
+    resolve_llm,
+    resolve_weight,
+)
 from simrec.tune.train import tune
+from simrec.tune.weight import GRID
 from tests.helpers import small_scenario
 
 # Small enough for CI on two cores (about a minute a tuning run), big enough to learn.
@@ -60,6 +68,21 @@ def test_runs_of_the_scenario_find_the_adapter(tuned) -> None:
     assert adapter_key(budget) == adapter_key(cfg)  # how long tuning may take is not what it learned
 
 
+def test_tuning_chooses_llm_weight_on_validation_and_runs_use_it(tuned) -> None:
+    cfg, first = tuned
+    fits = read_meta(first.folder)["llm_weight"]
+    for name in ("tuned", "untuned"):
+        fit = fits[name]
+        losses = {float(w): v for w, v in fit["log_loss"].items()}
+        assert set(losses) == set(GRID) and fit["examples"] > 10 and fit["pages"] > 3
+        assert losses[fit["weight"]] == min(losses.values())
+    print("llm_weight:", fits)  # noqa: T201 - the figures, for whoever reads the log
+    hybrid = cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"name": "hybrid"})})
+    assert resolve_weight(hybrid).policy.llm.llm_weight == fits["tuned"]["weight"]
+    untuned = hybrid.model_copy(update={"llm": hybrid.llm.model_copy(update={"adapter": "none"})})
+    assert resolve_weight(untuned).policy.llm.llm_weight == fits["untuned"]["weight"]
+
+
 def test_a_tuned_run_replays_identically(tuned, tmp_path: Path) -> None:
     import json
 
@@ -77,7 +100,9 @@ def test_a_tuned_run_replays_identically(tuned, tmp_path: Path) -> None:
         c = small_scenario(tmp_path, **{**TUNE, **over, "llm.cache_dir": str(cfg.llm.cache_dir), "run.name": name})
         runs.append(run_scenario(c).run_dir)
     a, b = runs
-    assert json.loads((a / "manifest.json").read_text())["llm"]["adapter"] == str(first.folder / ADAPTER_FILE)
+    llm = json.loads((a / "manifest.json").read_text())["llm"]
+    assert llm["adapter"] == str(first.folder / ADAPTER_FILE)
+    assert llm["llm_weight"] == read_meta(first.folder)["llm_weight"]["tuned"]["weight"]
     assert json.loads((b / "manifest.json").read_text())["llm"]["calls"] == 0  # all from the replay cache
     pd.testing.assert_frame_equal(read_events(a).drop(columns="run"), read_events(b).drop(columns="run"))
     pd.testing.assert_frame_equal(read_texts(a), read_texts(b))

@@ -92,6 +92,9 @@ class LLMPolicy(BasePolicy):
             mind.use_plain_prompts(self.scored)
             self._prefixes: dict[tuple[int, int], Message] = {}
         self.llm_mask = self._pick_llm_users(rng)
+        w = cfg.llm.llm_weight
+        #: The hybrid weight (``auto`` unresolved, as outside a run: the default of 1).
+        self.llm_weight = float(w) if w != "auto" else 1.0
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
         self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
@@ -292,7 +295,7 @@ class LLMPolicy(BasePolicy):
                 source[r] = SRC["fallback"]
                 self.stats["llm_fallbacks"] += 1
                 continue
-            pw = combine(prior[r], odds[j], p.llm_weight) if self.show_prior else expit(odds[j])
+            pw = combine(prior[r], odds[j], self.llm_weight) if self.show_prior else expit(odds[j])
             u = int(batch.users[r])
             watched = stream(self._seed_base, u, batch.step, batch.page, _WATCH).random(k) < pw
             own = self.choice.rate(batch.users[r : r + 1], batch.items[r : r + 1], np.ones((1, k), bool))[0]
