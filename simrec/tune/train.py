@@ -25,6 +25,7 @@ from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.io.adapters import ADAPTER_FILE, META_FILE, adapter_dir
+from simrec.llm.llama_native import _usable_cpus
 from simrec.tune.examples import Example, build_examples
 
 
@@ -73,10 +74,6 @@ def _has_bf16(torch: Any) -> bool:
         return False
 
 
-def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 class _Encoder:
     """Prompts → token ids, and choices → their first-token ids, through llama.cpp's tokenizer."""
 
@@ -106,7 +103,7 @@ class _Encoder:
 
 def _base_gguf(cfg: ScenarioConfig) -> Path:
     """The GGUF file transformers loads: the shipped file of the configured embedded model."""
-    from simrec.llm.llama_runtime import BUNDLED_MODELS, _smollm2_path, bundled_model_path
+    from simrec.llm.bundled import BUNDLED_MODELS, _smollm2_path, bundled_model_path
 
     name = cfg.llm.model or "smollm2-135m"
     if name == "smollm2-135m":

@@ -260,7 +260,7 @@ def _tokenizer():
     try:
         import llama_cpp
 
-        from simrec.llm.llama_runtime import bundled_model_path
+        from simrec.llm.bundled import bundled_model_path
 
         tok = llama_cpp.Llama(str(bundled_model_path(name="gemma3-270m")), vocab_only=True, verbose=False)
     except Exception:  # noqa: BLE001 - any failure: fall back to the estimate

@@ -12,14 +12,13 @@ import pytest
 
 from simrec.config.schema import LLMConfig
 from simrec.llm.base import CallSettings
+from simrec.llm.bundled import BUNDLED_MODEL, bundled_model_path, smollm2_file
 from simrec.llm.factory import build_backend
-from simrec.llm.llama_runtime import BUNDLED_MODEL, bundled_model_path, loaded_models, smollm2_file
+from simrec.llm.llama_runtime import loaded_models
 from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.schema_utils import merge_system
 from simrec.llm.types import LLMRequest, LLMUnavailable, Message
-
 from tests.llm.decision_schema import PageDecision, Position, Rating  # noqa: F401
-
 
 PERSONA = (
     "You are Alex, 34, a nurse who loves science fiction and tense thrillers and finds romance dull. "

@@ -10,7 +10,7 @@ import pytest
 
 from simrec.llm.base import CallSettings
 from simrec.llm.cache import ReplayCache
-from simrec.llm.llama_runtime import smollm2_format
+from simrec.llm.bundled import smollm2_format
 from simrec.llm.llamacpp import LlamaCppBackend
 from simrec.llm.types import LLMRequest, LLMUnavailable
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from simrec.llm.base import CallSettings
-from simrec.llm.llama_runtime import bundled_model_path
+from simrec.llm.bundled import bundled_model_path
 from simrec.llm.openai_compat import OpenAIBackend
 from simrec.llm.types import LLMRequest, LLMUnavailable
 
