@@ -21,7 +21,7 @@ Targets (issue 7): 1:1 accuracy >= 0.80, held-out RMSE <= 0.95, JS <= 0.05 in
 choice and hybrid modes.
 
 Usage: python benchmarks/fidelity_ml100k.py [--data ../shared/data/ml-100k] [--llm-users 10]
-       [--llm-rows 200] [--only-llm-rows] [--set k=v ...]
+       [--llm-rows 200] [--only-llm-rows] [--llm-models untuned tuned] [--set k=v ...]
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def _show(title: str, fid, seconds: float, hide: list[str]) -> None:
               f"mean pages/session {b['mean_pages']:.2f}")  # fmt: skip
 
 
-def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1", "1:9"), modes=("llm", "hybrid")) -> None:  # noqa: ANN001
+def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1", "1:9"), modes=("llm", "hybrid"),
+             models=("untuned", "tuned")) -> None:  # noqa: ANN001
     from simrec.io.adapters import resolve_llm
 
     quiet = ["policy.llm.reason_rate=0", "policy.llm.review_rate=0", "agents.memory.reflect_every=0",
@@ -74,7 +75,8 @@ def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1",
                            folder=_mkdir(tmp / "rows-choice"), world=world)  # fmt: skip
     _show(f"choice mode, the same {users} users", fid, time.perf_counter() - start, _HIDE)
     tuned = resolve_llm(cfg).adapter
-    for name, adapter in [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else []):
+    runs = [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else [])
+    for name, adapter in [(n, a) for n, a in runs if n in models]:
         c = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", [*over, f"llm.adapter={adapter}", *quiet])
         for mode in modes:
             start = time.perf_counter()
@@ -130,6 +132,7 @@ def main() -> None:
     ap.add_argument("--only-llm-rows", action="store_true", help="build the calibrated world, print the LLM rows only")
     ap.add_argument("--llm-ratios", nargs="*", default=["1:1", "1:9"], help="ratios of the LLM-driven rows")
     ap.add_argument("--llm-modes", nargs="*", default=["llm", "hybrid"], help="modes of the LLM-driven rows")
+    ap.add_argument("--llm-models", nargs="*", default=["untuned", "tuned"], help="models of the LLM-driven rows")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
     pd.set_option("display.width", 220)
@@ -141,7 +144,8 @@ def main() -> None:
         print(f"\ncalibrated world built in {time.perf_counter() - start:.1f} s; fitted: "
               + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in world.calibration.params.items()))  # fmt: skip
         if args.only_llm_rows:
-            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes))
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes),
+                      tuple(args.llm_models))
             return
         base = load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", over)
         start = time.perf_counter()
@@ -156,7 +160,8 @@ def main() -> None:
             _show(f"calibrated agents, hybrid mode, {args.llm_users} LLM-driven users (embedded model)", hyb,
                   time.perf_counter() - start, ["skipped"])  # fmt: skip
         if args.llm_rows:
-            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes))
+            _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes),
+                      tuple(args.llm_models))
         _noise_sweep(cfg, world)
         _cut_frontier(world)
 

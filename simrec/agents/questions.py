@@ -8,6 +8,7 @@ every question of the page shares, and one short question per call. See
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from simrec.llm.types import LLMRequest, Message
 
 YES_NO = ("yes", "no")
 STARS = ("1", "2", "3", "4", "5")
+_EMPTY_CLAUSE = re.compile(r"[;,]\s*\$\{?popularity\}?")
 QUESTIONS = ("watch", "stars", "share", "reason", "review", "message", "reflection", "interview")
 
 
@@ -45,14 +47,22 @@ class ScoredPrompts:
         msg, _ = self.template.render(persona=persona, memories=f" Lately: {mem}." if mem else "", question="")
         return msg
 
-    def question(self, kind: str, title: str = "", genres: str = "", stars: int = 0, asked: str = "") -> str:
-        """The text of one question (``kind`` names a snippet of the template)."""
+    def question(
+        self, kind: str, title: str = "", genres: str = "", stars: int = 0, asked: str = "", popularity: str = ""
+    ) -> str:
+        """The text of one question (``kind`` names a snippet of the template).
+
+        ``popularity`` fills ``$popularity`` (see :mod:`simrec.agents.popularity`);
+        left empty, its clause (``"; $popularity"``) is dropped from the question.
+        """
         t = self.template
-        return string.Template(t.snippets[kind]).safe_substitute(
+        snippet = t.snippets[kind] if popularity else _EMPTY_CLAUSE.sub("", t.snippets[kind])
+        return string.Template(snippet).safe_substitute(
             title=quote_untrusted(title, t.limit("title")),
             genres=clean_untrusted(genres, t.limit("genres")) or "a movie",
             stars=stars,
             asked=quote_untrusted(asked, t.limit("question")),
+            popularity=clean_untrusted(popularity, 24),
         )
 
     def messages(self, system: Message, question: str) -> tuple[Message, Message]:

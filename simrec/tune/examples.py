@@ -7,7 +7,8 @@ persona and, as "Lately", two other items of their training history with their
 ratings, in the words agents' memories use. Positives are the user's training
 items; each gets one negative, an item the user never interacted with in training
 (half drawn by popularity, half uniformly, so popularity alone cannot tell them
-apart). The held-out split is never read.
+apart). The watch question names each item's popularity band from its training
+count, as a run does. The held-out split is never read.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrec.agents.persona import build_personas
-from simrec.agents.questions import STARS, YES_NO, ScoredPrompts
+from simrec.agents.popularity import Popularity
 from simrec.agents.prompts import clean_untrusted, item_views, load_template
+from simrec.agents.questions import STARS, YES_NO, ScoredPrompts
 from simrec.config.tune import TuneConfig
 from simrec.world.build import World
 
@@ -60,8 +62,9 @@ def build_examples(world: World, cfg: TuneConfig, rng: np.random.Generator) -> l
     order = np.argsort(train.user, kind="stable")
     starts = np.searchsorted(train.user[order], users)
     ends = np.searchsorted(train.user[order], users, side="right")
-    pop = np.bincount(train.item, minlength=n_items).astype(np.float64) + 1.0
-    pop_p = pop / pop.sum()
+    counts = np.bincount(train.item, minlength=n_items)
+    pop_p = (counts + 1.0) / (counts + 1.0).sum()
+    known = Popularity(world.catalog.popularity).describe(world.catalog.popularity)  # as a run's first step shows them
     prompts = ScoredPrompts(load_template("scored"))
     personas = build_personas(world, users)
     titles = world.catalog.titles
@@ -90,7 +93,7 @@ def build_examples(world: World, cfg: TuneConfig, rng: np.random.Generator) -> l
         for r, item, neg, is_valid in zip(pos, items, negs, valid, strict=True):
             for it, label in ((item, 0), (neg, 1)):
                 v = views[it]
-                q = prompts.question("watch", v.title, v.genres)
+                q = prompts.question("watch", v.title, v.genres, popularity=known[it])
                 out.append(Example(int(u), it, "watch", system, q, YES_NO, label, bool(is_valid)))
             stars = train.rating[r]
             if cfg.stars and np.isfinite(stars) and 1 <= stars <= 5:

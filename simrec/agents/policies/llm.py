@@ -24,11 +24,33 @@ from scipy.special import expit
 
 from simrec.agents.items import ItemFeedback, ItemProfiles
 from simrec.agents.mind import IMPORTANCE, Mind
-from simrec.agents.policies.base import DECISION_SOURCES, BasePolicy, Decisions, PageBatch, PolicyOutput
+from simrec.agents.policies.base import (
+    DECISION_SOURCES,
+    BasePolicy,
+    Decisions,
+    PageBatch,
+    PolicyOutput,
+)
 from simrec.agents.policies.choice import ChoicePolicy
-from simrec.agents.policies.scored import _SHARE, _STARS, _TEXT, _WATCH, combine, draw_stars, stream, yes_log_odds
+from simrec.agents.policies.scored import (
+    _SHARE,
+    _STARS,
+    _TEXT,
+    _WATCH,
+    combine,
+    draw_stars,
+    stream,
+    yes_log_odds,
+)
+from simrec.agents.popularity import Popularity
+from simrec.agents.prompts import (
+    ItemView,
+    clean_untrusted,
+    item_views,
+    load_template,
+    render_page_decision,
+)
 from simrec.agents.questions import STARS, YES_NO, ScoredPrompts, first_sentences
-from simrec.agents.prompts import ItemView, clean_untrusted, item_views, load_template, render_page_decision
 from simrec.agents.schemas import PageDecision, page_decision_schema
 from simrec.config.schema import PolicyConfig
 from simrec.core.errors import ConfigError
@@ -91,6 +113,7 @@ class LLMPolicy(BasePolicy):
             self.scored = ScoredPrompts(load_template("scored", cfg.llm.prompt_version), cfg.llm.text_tokens)
             mind.use_plain_prompts(self.scored)
             self._prefixes: dict[tuple[int, int], Message] = {}
+            self.popularity = Popularity(world.catalog.popularity)
         self.llm_mask = self._pick_llm_users(rng)
         w = cfg.llm.llm_weight
         #: The hybrid weight (``auto`` unresolved, as outside a run: the default of 1).
@@ -246,6 +269,11 @@ class LLMPolicy(BasePolicy):
         for group in self._groups(rows):
             self._score_group(batch, group, systems, prior, clicks, ratings, source, shares, page_texts)
 
+    def _popularity(self, batch: PageBatch, items: np.ndarray) -> list[str]:
+        """How well known ``items`` are, by the platform's counts now (training plus this run's watches)."""
+        counts = self.world.catalog.popularity if batch.popularity is None else batch.popularity
+        return self.popularity.describe(counts[items])
+
     def _system(self, batch: PageBatch, r: int) -> Message:
         """The prefix of user ``r``'s questions: persona and memories recalled at the session's first page.
 
@@ -285,8 +313,8 @@ class LLMPolicy(BasePolicy):
         views = {int(r): self._views(batch.items[r]) for r in group}
         k = batch.items.shape[1]
         # 1. watch: one yes/no question an item
-        asks = [(int(r), c, "watch", self.scored.question("watch", v.title, v.genres))
-                for r in group for c, v in enumerate(views[int(r)])]  # fmt: skip
+        asks = [(int(r), c, "watch", self.scored.question("watch", v.title, v.genres, popularity=pop))
+                for r in group for c, (v, pop) in enumerate(zip(views[int(r)], self._popularity(batch, batch.items[r]), strict=True))]  # fmt: skip
         odds = np.array([yes_log_odds(x) for x in self._ask(batch, systems, asks, _WATCH, YES_NO)]).reshape(len(group), k)
         decided = []
         for j, r in enumerate(group):
