@@ -56,17 +56,34 @@ def _env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML or shipped name, e.g. quickstart")],
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario YAML or shipped name, e.g. quickstart")
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", "-s", help="Override a key: path.to.key=value (repeatable)")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the run folder")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run folder name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue the run in this folder from its last checkpoint"),
+    ] = None,
 ) -> None:
-    """Run a scenario and write its run folder."""
+    """Run a scenario and write its run folder (or --resume one that crashed or was interrupted)."""
     from simrec.env.runner import StepInfo, run_scenario
 
+    if resume is not None:
+        if scenario is not None or set_ or out_dir is not None or name is not None:
+            _fail(SimrecError("--resume takes the run folder alone: the scenario, --set, --out and --name "
+                              "are the ones the run started with (in its manifest.json)."))  # fmt: skip
+            return
+        _resume(resume, quiet)
+        return
+    if scenario is None:
+        _fail(SimrecError("Give a scenario (a YAML file or a shipped name; `simrec list` shows them), "
+                          "or --resume RUN_DIR."))  # fmt: skip
+        return
     overrides = list(set_ or [])
     if out_dir is not None:
         overrides.append(f"run.output_dir={out_dir}")
@@ -115,8 +132,50 @@ def run(
             bar.stop()
             console.print(
                 "[yellow]interrupted[/]: the run folder keeps every event part and metric written so far "
-                "(manifest status: interrupted)."
+                "(manifest status: interrupted); `simrec run --resume <run folder>` continues it from "
+                "its last checkpoint."
             )
+            raise typer.Exit(code=130) from None
+    _print_summary(result)
+
+
+def _resume(run_dir: Path, quiet: bool) -> None:
+    """``simrec run --resume RUN_DIR``."""
+    from simrec.env.checkpoint import latest
+    from simrec.env.runner import StepInfo, resume_scenario
+    from simrec.io.manifest_model import Manifest
+
+    try:
+        manifest = Manifest.read(run_dir)
+        steps = int((manifest.scenario or {}).get("run", {}).get("steps", 0))
+        file, positions, _, skipped = latest(run_dir)
+    except SimrecError as exc:
+        _fail(exc)
+        return
+    for line in skipped:
+        console.print(f"[yellow]skipped a damaged checkpoint[/]: {line}", highlight=False)
+    console.print(f"[bold]simrec[/] resuming [cyan]{run_dir}[/] from step {positions.step} of {steps} "
+                  f"({file.path.name})", highlight=False)  # fmt: skip
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=quiet,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("steps", total=steps, completed=positions.step, info="restoring…")
+
+        def on_step(info: StepInfo) -> None:
+            bar.update(task, completed=info.step, info=f"active users {info.sessions:,}" if info.page is None else
+                       f"step {info.step + 1}: page {info.page + 1} · {info.llm_calls:,} LLM calls")  # fmt: skip
+
+        try:
+            result = resume_scenario(run_dir, progress=on_step)
+        except SimrecError as exc:
+            bar.stop()
+            _fail(exc)
+            return
+        except KeyboardInterrupt:
+            bar.stop()
+            console.print("[yellow]interrupted[/]: resume it again with `simrec run --resume` "
+                          f"{run_dir}.", highlight=False)  # fmt: skip
             raise typer.Exit(code=130) from None
     _print_summary(result)
 
@@ -229,9 +288,15 @@ def export(
     except SimrecError as exc:
         _fail(exc)
         return
+    from simrec.io.export import INCOMPLETE_NOTE
+
     for kind, paths in written.items():
         for p in paths:
-            out.print(f"{kind}: {p}")
+            if p.name == INCOMPLETE_NOTE:
+                console.print(f"[yellow]incomplete run[/]: {p.read_text(encoding='utf-8').strip()} (noted in {p})",
+                              highlight=False)  # fmt: skip
+            else:
+                out.print(f"{kind}: {p}")
 
 
 @app.command()
@@ -265,10 +330,11 @@ def validate(
     """Check a scenario and print the resolved configuration."""
     import yaml
 
-    from simrec.config import load_scenario
+    from simrec.env.preflight import preflight
 
     try:
-        cfg = load_scenario(scenario, list(set_ or []))
+        cfg = _load(scenario, list(set_ or []))
+        preflight(cfg)
     except SimrecError as exc:
         _fail(exc)
         return

@@ -267,6 +267,10 @@ class RunConfig(Strict):
     export: list[Literal["recbole", "csv", "parquet"]] = Field(default_factory=lambda: ["recbole"])
     report: bool = Field(True, description="write report.html (plots) at the end")
     write_users: bool = True
+    checkpoint_every: int = Field(
+        5, ge=0, description="write a checkpoint every N steps (0: never); simrec run --resume RUN_DIR continues from the last"
+    )
+    checkpoint_keep: int = Field(2, ge=1, description="checkpoints kept (the newest; older ones are deleted)")
 
 
 # --- LLM -----------------------------------------------------------------------------

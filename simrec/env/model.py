@@ -98,6 +98,12 @@ def timed(phase: str) -> Callable[[_F], _F]:
     return wrap
 
 
+def step_metric(model: SimModel, name: str) -> float:
+    """A DataCollector reporter, as ``partial(step_metric, name=...)``: ``model.step_metrics[name]``
+    (a partial of a module function, not a lambda, so a checkpoint can pickle the collector)."""
+    return model.step_metrics[name]
+
+
 class SimModel(mesa.Model):
     """The simulation.
 
@@ -175,9 +181,7 @@ class SimModel(mesa.Model):
         names = METRICS + (LLM_METRICS if llm is not None else ()) + (MIND_METRICS if mind is not None else ())
         names += self.social.metric_names() if self.social is not None else ()
         self.step_metrics: dict[str, float] = dict.fromkeys(names, 0.0)
-        self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, name=name: m.step_metrics[name]) for name in names}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={name: functools.partial(step_metric, name=name) for name in names})
 
     # -- the step -----------------------------------------------------------------
     def step(self) -> None:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import ValidationError
 
-from simrec.io.adapters import resolve_llm, resolve_weight
 from simrec.agents.policies.base import (
     DECISION_SOURCES,
     build_policy,
@@ -27,12 +27,15 @@ from simrec.agents.policies.base import (
     policy_uses_mind,
 )
 from simrec.config.schema import ScenarioConfig
+from simrec.core.errors import DataError
 from simrec.core.rng import child_rng
 from simrec.env.model import PHASES, SimModel
+from simrec.env.preflight import preflight
 from simrec.fidelity.calibrate import calibrate_world
+from simrec.io.adapters import resolve_llm, resolve_weight
 from simrec.io.events import EventSink
 from simrec.io.manifest import fresh_folder
-from simrec.io.manifest_model import Manifest, Status, VariantEntry
+from simrec.io.manifest_model import Manifest, Status, VariantEntry, observed_status
 from simrec.io.run_folder import RunFolder
 from simrec.recommenders.base import build_recommender, recommender_uses_llm
 from simrec.world.build import World, build_world
@@ -40,6 +43,7 @@ from simrec.world.build import World, build_world
 if TYPE_CHECKING:
     from simrec.agents.items import ItemProfiles
     from simrec.agents.mind import Mind
+    from simrec.env.checkpoint import Positions
     from simrec.io.texts import TextSink
     from simrec.llm.base import BaseBackend
 
@@ -78,6 +82,10 @@ def run_scenario(
 ) -> RunResult:
     """Run ``cfg`` and write its run folder.
 
+    Every ``run.checkpoint_every`` steps a checkpoint is written
+    (:mod:`simrec.env.checkpoint`); :func:`resume_scenario` continues a run that
+    crashed or was interrupted from its last one.
+
     Args:
         cfg: The validated scenario.
         progress: Called after each step with a :class:`StepInfo`.
@@ -85,6 +93,7 @@ def run_scenario(
     Returns:
         The run folder, the per-step metrics and totals.
     """
+    preflight(cfg)  # what validate rejects, before anything is written
     if cfg.variants:
         return run_variants(cfg, progress)
     start = time.perf_counter()
@@ -92,11 +101,81 @@ def run_scenario(
     folder = RunFolder.create(cfg)
     parts = Parts()
     timings: dict[str, float] = {}
+    return _drive(cfg, folder, llm, parts, timings, lambda: build_parts(cfg, folder, llm, parts, timings),
+                  progress, start)  # fmt: skip
+
+
+def resume_scenario(run_dir: Path, progress: Callable[[StepInfo], None] | None = None) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint (``simrec run --resume``).
+
+    What the run wrote after that checkpoint (event and text parts, graph
+    snapshots, memories) is deleted first; the run then plays the remaining steps
+    exactly as an uninterrupted run would have, and the manifest records the resume.
+
+    Raises:
+        DataError: ``run_dir`` is not a run folder, its run completed or still runs,
+            or it holds no readable checkpoint.
+    """
+    from simrec.env import checkpoint as ck
+
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    manifest = Manifest.read(run_dir)
+    status = observed_status(manifest)
+    if manifest.kind != "run":
+        raise DataError(f"{run_dir} is a {manifest.kind} folder; --resume continues a single run's folder.")
+    if status in ("completed", "stopped"):
+        raise DataError(f"The run in {run_dir} is {status}; there is nothing to resume.")
+    if status == "running":
+        raise DataError(
+            f"The run in {run_dir} is still running (process {manifest.process}); stop it before resuming."
+            if manifest.process else f"{run_dir}'s manifest says running but names no process; it cannot be resumed."
+        )  # fmt: skip
+    try:
+        cfg = ScenarioConfig.model_validate(manifest.scenario)
+    except ValidationError as exc:
+        raise DataError(f"{run_dir}/manifest.json holds a scenario this simrec cannot read: {exc}") from exc
+    file, positions, blob, skipped = ck.latest(run_dir)
+    llm = open_llm(cfg)
+    folder = RunFolder.reopen(run_dir, manifest, cfg, positions.step)
+    parts = Parts()
+    timings: dict[str, float] = {}
+
+    def build() -> SimModel:
+        removed = ck.truncate_to(run_dir, positions)
+        named = reopen_parts(cfg, folder, llm, parts, positions)
+        parts.model = ck.restore(blob, named, positions)
+        parts.mind, parts.items = parts.model.mind, parts.model.items
+        log.info("resumed %s from %s (removed %s; skipped %s)", run_dir, file.path.name, removed, skipped)
+        return parts.model
+
+    return _drive(cfg, folder, llm, parts, timings, build, progress, start)
+
+
+def _drive(
+    cfg: ScenarioConfig,
+    folder: RunFolder,
+    llm: BaseBackend | None,
+    parts: Parts,
+    timings: dict[str, float],
+    build: Callable[[], SimModel],
+    progress: Callable[[StepInfo], None] | None,
+    start: float,
+) -> RunResult:
+    """Build (or restore) the model, play the steps left, write checkpoints, finish the folder."""
+    from simrec.env import checkpoint as ck
+
     status: Status = "failed"
     error: str | None = None
     stop_reason: str | None = None
+    done = 0
     try:
-        model = build_parts(cfg, folder, llm, parts, timings)
+        model = build()
+        done = first = model.steps
+        every = cfg.run.checkpoint_every
+        why_not = ck.not_checkpointable(model) if every else "run.checkpoint_every is 0"
+        if why_not is not None:
+            folder.note_no_checkpoints(why_not)
         t = time.perf_counter()
         if progress is not None and llm is not None:
             def on_page(step: int, page: int, browsing: int) -> None:
@@ -105,15 +184,23 @@ def run_scenario(
                                   page, browsing, calls))  # fmt: skip
 
             model.on_page = on_page
-        for _ in range(cfg.run.steps):
+        while done < cfg.run.steps:
             if llm is not None and (stop_reason := llm.usage.exhausted()):
-                log.warning("stopping before step %d: %s", model.steps + 1, stop_reason)
+                log.warning("stopping before step %d: %s", done + 1, stop_reason)
                 break
             model.step()
-            folder.write_step(model)
+            folder.write_step(model, done + 1, parts.events_rows)
+            done += 1
+            if why_not is None and done % every == 0 and done < cfg.run.steps:
+                t_ck = time.perf_counter()
+                written = ck.save_checkpoint(model, folder.path, done, cfg.run.checkpoint_keep)
+                folder.note_checkpoint(done, written.path, time.perf_counter() - t_ck, every)
+                timings["checkpoint"] = timings.get("checkpoint", 0.0) + time.perf_counter() - t_ck
             if progress is not None:
                 progress(step_info(model, cfg.run.steps, time.perf_counter() - t))
         timings["simulate"] = time.perf_counter() - t
+        if first:
+            timings["resumed_from_step"] = float(first)
         parts.close(folder)
         export(cfg, folder.path, timings)
         status = "completed" if stop_reason is None else "stopped"
@@ -135,6 +222,7 @@ def run_scenario(
             events_rows=parts.events_rows,
             error=error,
             stop_reason=stop_reason,
+            steps_done=done,
         )
     metrics = model.datacollector.get_model_vars_dataframe()
     return RunResult(folder.path, metrics, dict(model.totals), timings, stop_reason)
@@ -149,6 +237,8 @@ class Parts:
     mind: Mind | None = None
     items: ItemProfiles | None = None
     texts: TextSink | None = None
+    #: Stores a resumed run opened before its model was restored (closed with the minds).
+    stores: list[Any] = field(default_factory=list)
 
     @property
     def events_rows(self) -> int:
@@ -169,6 +259,9 @@ class Parts:
             folder.write_item_profiles(self.items.history_frame())
             self.items.close()
             self.items = None
+        for store in self.stores:
+            store.close()
+        self.stores.clear()
 
 
 def open_llm(cfg: ScenarioConfig) -> BaseBackend | None:
@@ -240,6 +333,38 @@ def open_minds(cfg: ScenarioConfig, world: World, folder: RunFolder, parts: Part
         store = build_store(memory, folder.path, f"{folder.name}-items", cfg.llm)
         parts.items = ItemProfiles(world.catalog, store)
     parts.texts = TextSink(folder.path / "texts.parquet")
+
+
+def reopen_parts(
+    cfg: ScenarioConfig, folder: RunFolder, llm: BaseBackend | None, parts: Parts, positions: Positions
+) -> dict[str, Any]:
+    """Open a resumed run's resources (sinks, stores truncated to ``positions``), by checkpoint name."""
+    from simrec.agents.mind import build_store
+    from simrec.env import checkpoint as ck
+    from simrec.io.texts import TextSink
+
+    named: dict[str, Any] = {"llm": llm}
+    parts.sink = EventSink(
+        folder.path / "events.parquet", folder.name, DECISION_SOURCES, cfg.run.chunk_rows, resume=True
+    )
+    parts.sink.rows_written = positions.events_rows
+    named["sink"] = parts.sink
+    if policy_uses_mind(cfg.policy):
+        memory = cfg.agents.memory
+        parts.texts = named["texts"] = TextSink(folder.path / "texts.parquet")
+        collections = {"memory_store": folder.name, "item_store": f"{folder.name}-items"}
+        if not cfg.agents.item_profiles:
+            del collections["item_store"]
+        for key, collection in collections.items():
+            store = build_store(memory, folder.path, collection, cfg.llm)
+            if ck.is_chroma(store):
+                store.truncate(positions.store_seqs.get(key, 0))
+                named[key] = store
+            else:
+                named[f"{key}_embedder"] = store.embedder
+                store.close()
+            parts.stores.append(store)
+    return {k: v for k, v in named.items() if v is not None}
 
 
 def step_info(model: SimModel, steps: int, elapsed: float) -> StepInfo:

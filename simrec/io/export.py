@@ -289,6 +289,10 @@ def _export_csv(run_dir: Path, inter: pd.DataFrame, out: Path) -> list[Path]:
     return written
 
 
+#: The note an export of an incomplete run carries beside its files.
+INCOMPLETE_NOTE = "INCOMPLETE.txt"
+
+
 def export_run(
     run_dir: Path,
     formats: Sequence[str] = ("recbole",),
@@ -332,6 +336,7 @@ def export_run(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
         )
     run_dir = Path(run_dir)
+    partial = _incomplete(run_dir)
     inter = build_interactions(run_dir, sim_users, sim_min_rating, sim_max_per_user)
     dataset = run_dir.resolve().name
     written: dict[str, list[Path]] = {}
@@ -346,8 +351,26 @@ def export_run(
             path = out / "interactions.parquet"
             write_parquet_atomic(inter, path)
             written[fmt] = [path]
+        if partial is not None:  # marked, beside the files, so nobody mistakes them for a whole run
+            note = out / INCOMPLETE_NOTE
+            with atomic_path(note) as tmp:
+                tmp.write_text(f"Incomplete: {partial}.\n", encoding="utf-8")
+            written[fmt].append(note)
+            logger.warning("exported an incomplete run: %s", partial)
         logger.info("exported %s as %s into %s", run_dir, fmt, out)
     return written
+
+
+def _incomplete(run_dir: Path) -> str | None:
+    """What is incomplete about the run in ``run_dir`` (``None``: finished, or no manifest)."""
+    from simrec.io.manifest_model import Manifest, incomplete
+
+    if not (run_dir / "manifest.json").is_file():
+        return None
+    try:
+        return incomplete(Manifest.read(run_dir))
+    except DataError:  # a folder laid out by hand: export what is there
+        return None
 
 
 def read_recbole_inter(path: Path) -> pd.DataFrame:

@@ -8,6 +8,7 @@ complete file is only ever replaced by a newer complete one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
@@ -116,12 +117,37 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a run's files honour the umask
         with open(tmp, "rb+") as fh:  # make the bytes durable before the name points at them
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@functools.cache
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file (read once:
+    reading the umask means setting it, briefly)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(obj: Any) -> Any:
@@ -175,7 +201,8 @@ def fresh_folder(base: Path, name: str, overwrite: bool = False) -> Path:
     A taken name (an existing file or non-empty folder) is never clobbered: the
     folder becomes the first free ``name-2``, ``name-3``, ... With ``overwrite``,
     an existing ``base/name`` is deleted and reused instead, but only if it holds
-    a ``manifest.json`` (it is a folder simrec wrote).
+    a ``manifest.json`` (it is a folder simrec wrote). The folder of a run that
+    failed before completing its first step is reused (its manifest says so).
 
     Args:
         base: The parent folder (created if missing).
@@ -195,10 +222,25 @@ def fresh_folder(base: Path, name: str, overwrite: bool = False) -> Path:
             )
         shutil.rmtree(folder)
     n = 2
-    while _taken(folder):
+    while _taken(folder) and not _failed_before_first_step(folder):
         folder, n = base / f"{name}-{n}", n + 1
+    if _taken(folder):  # a run that failed before its first step: reused, not kept as a stray -2
+        logger.info("reusing %s: its run failed before its first step", folder)
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _failed_before_first_step(folder: Path) -> bool:
+    """Whether ``folder`` holds a single run that failed before completing a step."""
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict) and "simrec_run" in data and data.get("kind", "run") == "run"
+        and data.get("status") == "failed" and int(data.get("steps_completed") or 0) == 0
+    )  # fmt: skip
 
 
 def _taken(folder: Path) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +31,7 @@ from simrec.core.errors import DataError
 from simrec.io.manifest import git_revision, package_versions, write_json_atomic
 
 Kind = Literal["run", "variants", "bench", "fidelity", "augment"]
-Status = Literal["running", "completed", "stopped", "failed", "interrupted"]
+Status = Literal["running", "completed", "stopped", "failed", "interrupted", "crashed"]
 
 #: The key the format version is written under, per kind.
 VERSION_KEYS: dict[str, str] = {
@@ -58,6 +60,9 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "totals": ("run",),
     "steps_completed": ("run",),
     "events_rows": ("run",),
+    "process": ("run",),
+    "resumes": ("run",),
+    "checkpoint": ("run",),
     "variants": ("variants",),
     "spec": ("bench",),
     "cells": ("bench",),
@@ -72,6 +77,44 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
 
 #: Fields written even when ``None``.
 _KEEP_NONE = frozenset({"git"})
+
+
+def this_process() -> dict[str, Any]:
+    """The running process as a run manifest records it (``process``): pid and host."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_alive(process: dict[str, Any] | None) -> bool | None:
+    """Whether the recorded process still runs (``None``: unknown, e.g. another host)."""
+    if not process or process.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(process["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, KeyError, TypeError, ValueError):
+        return None
+    return True
+
+
+def observed_status(manifest: Manifest) -> Status | None:
+    """The manifest's status, except that a ``running`` run whose process is gone is ``crashed``."""
+    if manifest.status == "running" and process_alive(manifest.process) is False:
+        return "crashed"
+    return manifest.status
+
+
+def incomplete(manifest: Manifest) -> str | None:
+    """A sentence saying a run folder is incomplete (``None`` for a finished run or another kind)."""
+    status = observed_status(manifest)
+    if manifest.kind != "run" or status in ("completed", "stopped"):
+        return None
+    steps = ((manifest.scenario or {}).get("run") or {}).get("steps", "?")
+    how = "is still running" if status == "running" else f"{status}"
+    return (
+        f"run {manifest.name} {how} after {manifest.steps_completed or 0} of {steps} steps: the files hold what "
+        "it wrote so far" + ("" if status == "running" else "; `simrec run --resume <run folder>` continues it")
+    )
 
 
 def now() -> str:
@@ -128,6 +171,9 @@ class Manifest(BaseModel):
     summary: list[dict[str, Any]] | None = None
     data: dict[str, list[str]] | None = None
     report_error: str | None = None
+    process: dict[str, Any] | None = None
+    resumes: list[dict[str, Any]] | None = None
+    checkpoint: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, kind: Kind, name: str, **fields: Any) -> Manifest:

@@ -249,6 +249,8 @@ def _header(manifest: dict[str, Any], run_dir: Path, metrics: pd.DataFrame | Non
     scenario = manifest.get("scenario") or {}
     steps = manifest.get("steps_completed", len(metrics) if metrics is not None else "–")
     out = [f"<h1>Run {esc(manifest.get('name', run_dir.name))}</h1>"]
+    if (partial := _incomplete(run_dir)) is not None:
+        out.append(f'<p class="note"><b>Incomplete:</b> {esc(partial)}.</p>')
     if scenario.get("description"):
         out.append(f'<p class="desc">{esc(scenario["description"])}</p>')
     rows = [
@@ -260,6 +262,15 @@ def _header(manifest: dict[str, Any], run_dir: Path, metrics: pd.DataFrame | Non
         ("steps", steps),
     ]
     return [*out, html_table(["field", "value"], rows)]
+
+
+def _incomplete(run_dir: Path) -> str | None:
+    from simrec.io.manifest_model import Manifest, incomplete
+
+    try:
+        return incomplete(Manifest.read(run_dir))
+    except DataError:
+        return None
 
 
 def _summary(manifest: dict[str, Any]) -> list[str]:

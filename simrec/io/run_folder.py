@@ -29,7 +29,7 @@ import pandas as pd
 
 from simrec.config.schema import ScenarioConfig
 from simrec.io.manifest import atomic_path, fresh_folder, write_json_atomic, write_parquet_atomic
-from simrec.io.manifest_model import Manifest, Status
+from simrec.io.manifest_model import Manifest, Status, now, observed_status, this_process
 from simrec.io.run_views import ModelView, WorldView
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,32 @@ class RunFolder:
         """
         path = fresh_folder(Path(cfg.run.output_dir), cfg.run_name, cfg.run.overwrite)
         manifest = Manifest.start(
-            "run", path.name, seed=cfg.seed, scenario=cfg.model_dump(mode="json")
-        )
+            "run", path.name, seed=cfg.seed, scenario=cfg.model_dump(mode="json"), process=this_process(),
+            steps_completed=0,
+        )  # fmt: skip
+        folder = cls(path, manifest, cfg)
+        folder.save()
+        return folder
+
+    @classmethod
+    def reopen(cls, path: Path, manifest: Manifest, cfg: ScenarioConfig, from_step: int) -> RunFolder:
+        """Take over the folder of an earlier run to resume it from ``from_step`` steps.
+
+        The manifest records the resume (``resumes``: when, from which step, the status
+        the run had) and is ``running`` again, under this process.
+        """
+        previous = observed_status(manifest)
+        resumes = list(manifest.resumes or [])
+        resumes.append({"at": now(), "from_step": from_step, "previous_status": previous,
+                        "steps_completed_before": manifest.steps_completed})  # fmt: skip
+        manifest.status = "running"
+        manifest.finished_at = None
+        manifest.error = None
+        manifest.stop_reason = None
+        manifest.report_error = None
+        manifest.resumes = resumes
+        manifest.process = this_process()
+        manifest.steps_completed = from_step
         folder = cls(path, manifest, cfg)
         folder.save()
         return folder
@@ -90,8 +114,9 @@ class RunFolder:
         if world.calibration is not None:
             write_json_atomic(p / "calibration.json", world.calibration.to_json())
 
-    def write_step(self, model: ModelView) -> None:
-        """After a step: ``metrics.parquet``; a graph snapshot every ``snapshot_every`` steps."""
+    def write_step(self, model: ModelView, steps_done: int, events_rows: int) -> None:
+        """After a step: ``metrics.parquet``; a graph snapshot every ``snapshot_every`` steps; the
+        manifest's ``steps_completed`` (the steps whose files are all on disk)."""
         write_parquet_atomic(
             model.datacollector.get_model_vars_dataframe(), self.path / "metrics.parquet"
         )
@@ -99,6 +124,20 @@ class RunFolder:
         if model.social is not None and every and model.steps % every == 0:
             name = f"edges-step-{model.steps:04d}.parquet"
             write_parquet_atomic(model.social.graph.arcs_frame(), self.path / "graph" / name)
+        self.manifest.steps_completed = steps_done
+        self.manifest.events_rows = events_rows
+        self.save()
+
+    def note_checkpoint(self, step: int, file: Path, seconds: float, every: int) -> None:
+        """Record the newest checkpoint in the manifest (``checkpoint``)."""
+        self.manifest.checkpoint = {"step": step, "file": f"{file.parent.name}/{file.name}", "every": every,
+                                    "bytes": file.stat().st_size, "write_s": round(seconds, 4)}  # fmt: skip
+        self.save()
+
+    def note_no_checkpoints(self, why: str) -> None:
+        """Record why this run writes no checkpoints."""
+        self.manifest.checkpoint = {"off": why}
+        self.save()
 
     def write_social(self, model: ModelView) -> dict[str, Any]:
         """Final graph (Parquet, GraphML), shares and cascades; returns the social summary."""
@@ -161,6 +200,7 @@ class RunFolder:
         events_rows: int = 0,
         error: str | None = None,
         stop_reason: str | None = None,
+        steps_done: int | None = None,
     ) -> Manifest:
         """Write the final social files, the final manifest and (``run.report``) ``report.html``.
 
@@ -172,6 +212,7 @@ class RunFolder:
             events_rows: Rows the event sink wrote.
             error: What went wrong, for failed and interrupted runs.
             stop_reason: Why a run stopped early (an exhausted LLM budget).
+            steps_done: Steps whose files are all on disk (``steps_completed``).
 
         Returns:
             The final manifest. A report that cannot be written is noted in it
@@ -187,8 +228,9 @@ class RunFolder:
                 fields["social"] = self.write_social(model)
             fields["phase_timings_s"] = {p: round(model.timings.get(p, 0.0), 4) for p in phases}
             fields["totals"] = dict(model.totals)
-            fields["steps_completed"] = model.steps
             fields["events_rows"] = events_rows
+        if steps_done is not None:
+            fields["steps_completed"] = steps_done
         self.manifest.finish(status, **fields)
         self.save()
         if self._report:

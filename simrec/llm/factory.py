@@ -31,6 +31,17 @@ def call_settings(cfg: LLMConfig, seed: int, model: str | None = None) -> CallSe
     )
 
 
+def backend_class(name: str) -> type[BaseBackend]:
+    """The registered (or ``package.module:Class``) backend class ``name``, checked to be a backend."""
+    cls = BACKENDS.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+        raise ConfigError(
+            f"llm.backend '{name}' is not a simrec LLM backend: subclass "
+            "simrec.llm.base.BaseBackend and implement `async _complete(call)`."
+        )
+    return cls
+
+
 def build_backend(cfg: LLMConfig, seed: int, output_dir: Path | None = None) -> BaseBackend:
     """Instantiate ``cfg.backend`` with a replay cache and budgeted accounting.
 
@@ -39,12 +50,7 @@ def build_backend(cfg: LLMConfig, seed: int, output_dir: Path | None = None) -> 
         seed: The scenario's root seed.
         output_dir: Where the default cache file lives (``<output_dir>/llm-cache.sqlite``).
     """
-    cls = BACKENDS.get(cfg.backend)
-    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
-        raise ConfigError(
-            f"llm.backend '{cfg.backend}' is not a simrec LLM backend: subclass "
-            "simrec.llm.base.BaseBackend and implement `async _complete(call)`."
-        )
+    cls = backend_class(cfg.backend)
     cache = None
     if cfg.cache.enabled:
         path = cfg.cache.path or (Path(output_dir or "runs") / "llm-cache.sqlite")

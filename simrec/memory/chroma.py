@@ -30,6 +30,7 @@ import numpy as np
 from simrec.memory.base import MemoryRecord, MemoryStoreError
 from simrec.memory.embedders import EMBEDDERS, Embedder
 from simrec.memory.memory import InMemoryStore
+from simrec.memory.scoring import MemoryMirror
 
 logger = logging.getLogger(__name__)
 
@@ -344,6 +345,17 @@ class ChromaMemoryStore(InMemoryStore):
             ],
             documents=[r.text for r in records],
         )
+
+    def truncate(self, next_seq: int) -> int:
+        """Delete the memories from insertion number ``next_seq`` on (what a run wrote after
+        the checkpoint it resumes from) and reload the mirror; returns how many were deleted."""
+        self._check_open()
+        self.flush()
+        before = self.collection.count()
+        self.collection.delete(where={"seq": {"$gte": int(next_seq)}})
+        self.mirror = MemoryMirror(self.embedder.dim, self.mirror.decay)
+        self._load()
+        return before - self.collection.count()
 
     @property
     def unwritten(self) -> int:

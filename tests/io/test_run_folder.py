@@ -82,9 +82,10 @@ def test_steps_snapshots_social_files_and_final_manifest(tmp_path: Path) -> None
     folder = RunFolder.create(cfg)
     parts = Parts()
     model = build_parts(cfg, folder, None, parts, {})
-    for _ in range(3):
+    for step in range(1, 4):
         model.step()
-        folder.write_step(model)
+        folder.write_step(model, step, parts.events_rows)
+        assert read(folder)["steps_completed"] == step  # the manifest follows the steps on disk
     assert len(pd.read_parquet(folder.path / "metrics.parquet")) == 3
     snapshots = sorted(p.name for p in (folder.path / "graph").glob("edges-step-*.parquet"))
     assert snapshots == ["edges-step-0002.parquet"]  # every snapshot_every = 2 steps
@@ -95,6 +96,7 @@ def test_steps_snapshots_social_files_and_final_manifest(tmp_path: Path) -> None
         model=model,
         phases=PHASES,
         events_rows=parts.events_rows,
+        steps_done=3,
     )
     m = read(folder)
     assert m == manifest.model_dump(mode="json") and m["status"] == "completed" and m["finished_at"]
@@ -120,7 +122,8 @@ def test_failed_run_without_a_model_and_a_report_failure(tmp_path: Path) -> None
     m = read(folder)
     assert m["status"] == "failed" and m["error"] == "RuntimeError: boom"
     assert "metrics.parquet" in m["report_error"]  # noted, not raised
-    assert not {"totals", "steps_completed", "events_rows", "social", "phase_timings_s"} & set(m)
+    assert not {"totals", "events_rows", "social", "phase_timings_s"} & set(m)
+    assert m["steps_completed"] == 0  # written from the start: what is on disk
     assert Manifest.read(folder.path).report_error == m["report_error"]
 
 

@@ -1,0 +1,95 @@
+"""What a run would reject, found before anything is written: ``simrec validate`` ≡ ``simrec run``.
+
+Config validation (pydantic) checks keys, types and ranges. The plug-ins a
+scenario names are only known once resolved: :func:`preflight` resolves every
+registry name and ``package.module:Class`` path the scenario (and each of its
+variants) uses — recommender, policy, social graph builder, LLM backend, memory
+store and embedder — and checks the recommender's ``params`` against its
+constructor's signature. ``simrec validate`` and :func:`~simrec.env.runner.run_scenario`
+both call it, so they accept and reject the same scenarios.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from simrec.agents.policies.base import policy_class
+from simrec.config.schema import ScenarioConfig
+from simrec.core.errors import ConfigError
+
+#: Constructor arguments simrec passes itself (never from ``params``).
+INJECTED = frozenset({"rng", "llm"})
+
+
+def preflight(cfg: ScenarioConfig) -> None:
+    """Resolve and check every plug-in ``cfg`` (and each variant) names.
+
+    Raises:
+        ConfigError: naming the key, what it names and what would work.
+    """
+    configs: Iterable[ScenarioConfig] = [cfg]
+    if cfg.variants:
+        from simrec.config.variants import variant_configs
+
+        configs = variant_configs(cfg).values()
+    for c in configs:
+        _check(c)
+
+
+def _check(cfg: ScenarioConfig) -> None:
+    from simrec.recommenders.base import RECOMMENDERS, recommender_uses_llm
+
+    rec = cfg.recommender
+    cls = RECOMMENDERS.get(rec.name)
+    check_params(cls, rec.params, f"recommender '{rec.name}'", "recommender.params")
+    policy = policy_class(cfg.policy.name)
+    social = cfg.environment.social
+    if social.builder != "none":
+        from simrec.social.builders import GRAPH_BUILDERS
+
+        if not callable(GRAPH_BUILDERS.get(social.builder)):
+            raise ConfigError(f"environment.social.builder '{social.builder}' is not a function.")
+    if policy.uses_llm or recommender_uses_llm(rec.name):
+        from simrec.llm.factory import backend_class
+
+        backend_class(cfg.llm.backend)
+    if policy.uses_mind:
+        from simrec.memory.base import MEMORY_STORES
+        from simrec.memory.embedders import EMBEDDERS
+
+        memory = cfg.agents.memory
+        MEMORY_STORES.get(memory.store)
+        EMBEDDERS.get(memory.embedder)
+
+
+def check_params(target: Any, params: Mapping[str, Any], what: str, where: str) -> None:
+    """Check that ``target(**params)`` binds (simrec adds ``rng`` and ``llm`` itself).
+
+    Raises:
+        ConfigError: An unknown parameter (with the closest known one), or a required one missing.
+    """
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin or C extension: nothing to check against
+        return
+    ps = sig.parameters
+    named = [n for n, p in ps.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in INJECTED]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in ps.values())
+    for key in params:
+        if key in INJECTED:
+            raise ConfigError(f"{where}.{key}: simrec passes '{key}' to {what} itself; remove it from {where}.")
+        if not takes_any and key not in named:
+            close = difflib.get_close_matches(key, named, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{where}.{key}: {what} takes no parameter '{key}'.{hint} "
+                f"It takes: {', '.join(named) or 'no parameters'}."
+            )
+    missing = [
+        n for n in named if ps[n].default is inspect.Parameter.empty and n not in params
+    ]
+    if missing:
+        raise ConfigError(f"{where}: {what} needs {', '.join(missing)}; set them under {where}.")
