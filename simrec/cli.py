@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simrec.core.errors import SimrecError
+
+if TYPE_CHECKING:
+    from simrec.env.runner import RunResult, StepInfo
 
 app = typer.Typer(
     name="simrec",
@@ -71,7 +75,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a scenario and write its run folder (or --resume one that crashed or was interrupted)."""
-    from simrec.env.runner import StepInfo, run_scenario
+    from simrec.env.runner import run_scenario
 
     if resume is not None:
         if scenario is not None or set_ or out_dir is not None or name is not None:
@@ -98,17 +102,23 @@ def run(
     what = f"{cfg.run.steps} steps" + (f" × {n_runs} variants: {', '.join(cfg.variants)}" if cfg.variants else "")
     console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({what})")
     _say_adapter(cfg)
+    _with_progress(
+        lambda on_step: run_scenario(cfg, progress=on_step), cfg.run.steps * n_runs, 0, quiet, "building world…",
+        "[yellow]interrupted[/]: the run folder keeps every event part and metric written so far (manifest status: "
+        "interrupted); `simrec run --resume <run folder>` continues it from its last checkpoint.",
+    )
+
+
+def _with_progress(
+    call: Callable[[Callable[[StepInfo], None]], RunResult], total: int, done: int, quiet: bool, first: str,
+    interrupted: str,
+) -> None:  # fmt: skip
+    """Run ``call(on_step)`` under a progress bar of ``total`` steps; print its summary or its error."""
     with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("steps", total=cfg.run.steps * n_runs, info="building world…")
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=quiet, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("steps", total=total, completed=done, info=first)
 
         def on_step(info: StepInfo) -> None:
             if info.page is not None:  # within a step: the LLM's work so far
@@ -116,25 +126,17 @@ def run(
                            f"{info.browsing:,} still browsing · {info.llm_calls:,} LLM calls")  # fmt: skip
                 return
             rate = info.events / info.elapsed if info.elapsed > 0 else 0.0
-            bar.update(
-                task,
-                completed=info.step,
-                info=f"active users {info.sessions:,} · {rate:,.0f} events/s",
-            )
+            bar.update(task, completed=info.step, info=f"active users {info.sessions:,} · {rate:,.0f} events/s")
 
         try:
-            result = run_scenario(cfg, progress=on_step)
+            result = call(on_step)
         except SimrecError as exc:
             bar.stop()
             _fail(exc)
             return
         except KeyboardInterrupt:
             bar.stop()
-            console.print(
-                "[yellow]interrupted[/]: the run folder keeps every event part and metric written so far "
-                "(manifest status: interrupted); `simrec run --resume <run folder>` continues it from "
-                "its last checkpoint."
-            )
+            console.print(interrupted, highlight=False)
             raise typer.Exit(code=130) from None
     _print_summary(result)
 
@@ -142,7 +144,7 @@ def run(
 def _resume(run_dir: Path, quiet: bool) -> None:
     """``simrec run --resume RUN_DIR``."""
     from simrec.env.checkpoint import latest
-    from simrec.env.runner import StepInfo, resume_scenario
+    from simrec.env.runner import resume_scenario
     from simrec.io.manifest_model import Manifest
 
     try:
@@ -156,28 +158,10 @@ def _resume(run_dir: Path, quiet: bool) -> None:
         console.print(f"[yellow]skipped a damaged checkpoint[/]: {line}", highlight=False)
     console.print(f"[bold]simrec[/] resuming [cyan]{run_dir}[/] from step {positions.step} of {steps} "
                   f"({file.path.name})", highlight=False)  # fmt: skip
-    with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=quiet,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("steps", total=steps, completed=positions.step, info="restoring…")
-
-        def on_step(info: StepInfo) -> None:
-            bar.update(task, completed=info.step, info=f"active users {info.sessions:,}" if info.page is None else
-                       f"step {info.step + 1}: page {info.page + 1} · {info.llm_calls:,} LLM calls")  # fmt: skip
-
-        try:
-            result = resume_scenario(run_dir, progress=on_step)
-        except SimrecError as exc:
-            bar.stop()
-            _fail(exc)
-            return
-        except KeyboardInterrupt:
-            bar.stop()
-            console.print("[yellow]interrupted[/]: resume it again with `simrec run --resume` "
-                          f"{run_dir}.", highlight=False)  # fmt: skip
-            raise typer.Exit(code=130) from None
-    _print_summary(result)
+    _with_progress(
+        lambda on_step: resume_scenario(run_dir, progress=on_step), steps, positions.step, quiet, "restoring…",
+        f"[yellow]interrupted[/]: resume it again with `simrec run --resume {run_dir}`.",
+    )
 
 
 def _say_adapter(cfg) -> None:  # noqa: ANN001
@@ -185,9 +169,9 @@ def _say_adapter(cfg) -> None:  # noqa: ANN001
     from simrec.agents.policies.base import policy_uses_llm
     from simrec.io.adapters import resolve_llm
 
-    if cfg.llm.backend != "llamacpp" or not policy_uses_llm(cfg.policy):
-        return
     try:
+        if cfg.llm.backend != "llamacpp" or not policy_uses_llm(cfg.policy):
+            return
         adapter = resolve_llm(cfg).adapter
     except SimrecError:
         return  # the run itself reports it
@@ -224,11 +208,14 @@ def _print_summary(result) -> None:
 
     texts = read_texts(result.run_dir)
     if len(texts):
-        sample = Table(title="what LLM-driven agents wrote (first lines; all in texts.parquet)")
+        import pandas as pd
+
+        ids = pd.read_parquet(result.run_dir / "users.parquet", columns=["user", "user_id"]).set_index("user")["user_id"]
+        sample = Table(title="what LLM-driven agents wrote (first lines; all in texts.parquet; user: raw user id)")
         for col in ("step", "user", "kind", "stars", "text"):
             sample.add_column(col)
         for row in texts.head(8).itertuples():
-            sample.add_row(str(row.step), str(row.user), row.kind, str(row.stars or ""), row.text)
+            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, str(row.stars or ""), row.text)
         out.print(sample)
 
 

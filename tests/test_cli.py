@@ -57,9 +57,8 @@ def test_missing_data_folder(tmp_path: Path) -> None:
         "run", "scenarios/ml100k_compare.yaml", "--set", f"environment.data.path={missing}", "--out", str(tmp_path)
     )
     assert_clean_error(proc, str(missing))
-    # nothing pretends to have completed
-    manifest = tmp_path / "ml100k_compare" / "manifest.json"
-    assert '"status": "failed"' in manifest.read_text()
+    # found before anything is written: no half-made run folder
+    assert not (tmp_path / "ml100k_compare").exists()
 
 
 def test_empty_data_set(tmp_path: Path) -> None:

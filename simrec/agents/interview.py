@@ -47,7 +47,11 @@ def _user_index(run_dir: Path, user_id: str) -> int:
     users = pd.read_parquet(run_dir / "users.parquet", columns=["user", "user_id"])
     hit = users.loc[users["user_id"].astype(str) == str(user_id), "user"]
     if hit.empty:
-        raise ConfigError(f"User {user_id!r} is not in {run_dir}/users.parquet (raw user ids, e.g. {users['user_id'].iloc[0]!r}).")
+        some = ", ".join(str(v.item() if hasattr(v, "item") else v) for v in users["user_id"].head(3))
+        raise ConfigError(
+            f"User {user_id} is not a user of {run_dir}: --user takes a raw user id (the user_id column of "
+            f"users.parquet, e.g. {some}), as the run summary prints them."
+        )
     return int(hit.iloc[0])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic import Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 
 # The agents and social blocks live in their own modules; re-exported here.
 from simrec.config.agents import (
@@ -90,16 +90,32 @@ class _DataCommon(Strict):
     max_users: int | None = Field(None, ge=1, description="keep a seeded random subset of users")
 
 
+#: Bounds that keep a synthetic world within one machine's memory.
+MAX_USERS, MAX_ITEMS, MAX_INTERACTIONS = 20_000_000, 2_000_000, 400_000_000
+
+
 class SyntheticData(_DataCommon):
     """A seeded synthetic world (no files needed)."""
 
     source: Literal["synthetic"] = "synthetic"
-    n_users: int = Field(1000, ge=1)
-    n_items: int = Field(2000, ge=2)
+    n_users: int = Field(1000, ge=1, le=MAX_USERS)
+    n_items: int = Field(2000, ge=2, le=MAX_ITEMS)
     n_genres: int = Field(12, ge=1, le=64)
     dim: int = Field(16, ge=2, le=256, description="latent taste dimensions")
-    interactions_per_user: float = Field(20.0, gt=0, description="mean training interactions per user")
+    interactions_per_user: float = Field(
+        20.0, gt=0, le=10_000, description="mean training interactions per user"
+    )
     archetypes: Path | None = Field(None, description="YAML of persona archetypes (agents/archetypes/...)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> SyntheticData:
+        total = self.n_users * self.interactions_per_user
+        if total > MAX_INTERACTIONS:
+            raise ValueError(
+                f"n_users × interactions_per_user is {total:,.0f} training interactions; a synthetic world "
+                f"holds at most {MAX_INTERACTIONS:,} (lower n_users or interactions_per_user)"
+            )
+        return self
 
 
 class MovieLensData(_DataCommon):
@@ -257,9 +273,14 @@ class RecommenderConfig(Strict):
 class RunConfig(Strict):
     """Run length and outputs."""
 
-    steps: int = Field(10, ge=1)
+    steps: int = Field(10, ge=1, le=1_000_000)
     output_dir: Path = Path("runs")
     name: str | None = Field(None, description="run folder name; default: the scenario name")
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        return None if value is None else _folder_name(value, "run.name")
     overwrite: bool = Field(
         False, description="replace an existing run folder of the same name (default: use <name>-2, ...)"
     )
@@ -345,6 +366,18 @@ class LLMConfig(Strict):
     prices: LLMPricesConfig = LLMPricesConfig()
 
 
+def _folder_name(value: str, key: str) -> str:
+    """``value`` if it can name a run folder on any OS (it becomes one), else a ValueError naming ``key``."""
+    bad = sorted({c for c in value if c in '/\\:*?"<>|' or not c.isprintable()})
+    if not value.strip() or bad or value.strip(".") == "" or len(value) > 200:
+        shown = ", ".join(repr(c) for c in bad) or "an empty, dot-only or over-long name"
+        raise ValueError(
+            f"{key} {value!r} names the run folder and cannot hold {shown}; use letters, digits, '-', '_' or '.' "
+            "(or set run.name)"
+        )
+    return value
+
+
 class ScenarioConfig(Strict):
     """A runnable experiment."""
 
@@ -368,6 +401,8 @@ class ScenarioConfig(Strict):
         for name in self.variants:
             if not name or any(c in name for c in "/\\:") or name.startswith("."):
                 raise ValueError(f"variant name {name!r} must be a plain folder name")
+        if self.run.name is None:
+            _folder_name(self.name, "name")
         return self
 
     @property

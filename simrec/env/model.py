@@ -290,10 +290,11 @@ class SimModel(mesa.Model):
             The platform's interaction counts after the step (a new array) and whether it refit.
         """
         inter = browsing.interactions
-        self.sim_log.append(inter)
+        every = self.cfg.recommender.retrain_every
+        if every:  # kept for the refits only: a run that never refits does not carry its history
+            self.sim_log.append(inter)
         cat = self.world.catalog
         popularity = self.popularity + np.bincount(inter.item, minlength=cat.n_items).astype(np.float32)
-        every = self.cfg.recommender.retrain_every
         if every and (self.steps % every == 0):
             full = Interactions.concat([self.world.train, *self.sim_log])
             self.recommender.fit(full, cat, n_users=self.world.population.n_users)

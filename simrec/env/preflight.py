@@ -5,8 +5,11 @@ scenario names are only known once resolved: :func:`preflight` resolves every
 registry name and ``package.module:Class`` path the scenario (and each of its
 variants) uses — recommender, policy, social graph builder, LLM backend, memory
 store and embedder — and checks the recommender's ``params`` against its
-constructor's signature. ``simrec validate`` and :func:`~simrec.env.runner.run_scenario`
-both call it, so they accept and reject the same scenarios.
+constructor's signature, and it builds the world (loads the data set from a local
+file or folder or generates a synthetic one, splits it, builds the social graph).
+``simrec validate`` and :func:`~simrec.env.runner.run_scenario` both call it, so they
+accept and reject the same scenarios; the run reuses the world it built. (Data to
+be downloaded is not fetched here: the run downloads it.)
 """
 
 from __future__ import annotations
@@ -14,29 +17,49 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from simrec.agents.policies.base import policy_class
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import ConfigError
+from simrec.world.build import World
 
 #: Constructor arguments simrec passes itself (never from ``params``).
 INJECTED = frozenset({"rng", "llm"})
 
 
-def preflight(cfg: ScenarioConfig) -> None:
-    """Resolve and check every plug-in ``cfg`` (and each variant) names.
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`preflight` built: the world (``None`` where the run downloads its data, or for variants)."""
+
+    world: World | None = None
+
+
+def preflight(cfg: ScenarioConfig) -> Checked:
+    """Resolve and check every plug-in ``cfg`` (and each variant) names; load and split its data.
 
     Raises:
         ConfigError: naming the key, what it names and what would work.
+        DataError: the data set cannot be read or split.
     """
     configs: Iterable[ScenarioConfig] = [cfg]
     if cfg.variants:
         from simrec.config.variants import variant_configs
 
         configs = variant_configs(cfg).values()
-    for c in configs:
-        _check(c)
+    worlds = [(_check(c), _world(c)) for c in configs]
+    return Checked(worlds[0][1] if not cfg.variants else None)
+
+
+def _world(cfg: ScenarioConfig) -> World | None:
+    """The world, built as the run will (``None`` when its data is to be downloaded)."""
+    data = cfg.environment.data
+    if getattr(data, "source", None) == "movielens" and getattr(data, "path", None) is None:
+        return None
+    from simrec.world.build import build_world
+
+    return build_world(cfg)
 
 
 def _check(cfg: ScenarioConfig) -> None:

@@ -93,16 +93,16 @@ def run_scenario(
     Returns:
         The run folder, the per-step metrics and totals.
     """
-    preflight(cfg)  # what validate rejects, before anything is written
+    start = time.perf_counter()
+    checked = preflight(cfg)  # what validate rejects, before anything is written (it builds the world)
     if cfg.variants:
         return run_variants(cfg, progress)
-    start = time.perf_counter()
     llm = open_llm(cfg)  # fails before anything is written if the LLM cannot serve
     folder = RunFolder.create(cfg)
     parts = Parts()
-    timings: dict[str, float] = {}
-    return _drive(cfg, folder, llm, parts, timings, lambda: build_parts(cfg, folder, llm, parts, timings),
-                  progress, start)  # fmt: skip
+    timings: dict[str, float] = {"preflight": time.perf_counter() - start}
+    return _drive(cfg, folder, llm, parts, timings,
+                  lambda: build_parts(cfg, folder, llm, parts, timings, checked.world), progress, start)  # fmt: skip
 
 
 def resume_scenario(run_dir: Path, progress: Callable[[StepInfo], None] | None = None) -> RunResult:
@@ -282,6 +282,7 @@ def build_parts(
     llm: BaseBackend | None,
     parts: Parts,
     timings: dict[str, float],
+    world: World | None = None,
 ) -> SimModel:
     """World (written to ``folder``), fitted recommender, minds, policy, event sink and the model.
 
@@ -289,7 +290,7 @@ def build_parts(
     half-way still closes it.
     """
     t = time.perf_counter()
-    world = calibrate_world(cfg, build_world(cfg))
+    world = calibrate_world(cfg, build_world(cfg) if world is None else world)
     folder.write_world(world)
     timings["build_world"] = time.perf_counter() - t
 
@@ -380,7 +381,7 @@ def export(cfg: ScenarioConfig, run_dir: Path, timings: dict[str, float]) -> Non
     from simrec.io.export import export_run
 
     t = time.perf_counter()
-    export_run(run_dir, cfg.run.export)
+    export_run(run_dir, cfg.run.export, note_incomplete=False)
     timings["export"] = time.perf_counter() - t
 
 

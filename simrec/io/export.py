@@ -300,6 +300,7 @@ def export_run(
     sim_users: np.ndarray | None = None,
     sim_min_rating: float | None = None,
     sim_max_per_user: int | None = None,
+    note_incomplete: bool = True,
 ) -> dict[str, list[Path]]:
     """Export a run's interactions (real, then simulated) and tables.
 
@@ -320,6 +321,8 @@ def export_run(
         sim_min_rating: If given, export only simulated rows rated at least this.
         sim_max_per_user: If given, export at most this many simulated rows per user
             (best rated first, then earliest).
+        note_incomplete: Mark the export of an unfinished run (``INCOMPLETE.txt``); the
+            runner, exporting its own run just before finishing it, turns it off.
 
     Returns:
         The files written, per format.
@@ -336,7 +339,7 @@ def export_run(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
         )
     run_dir = Path(run_dir)
-    partial = _incomplete(run_dir)
+    partial = _incomplete(run_dir) if note_incomplete else None
     inter = build_interactions(run_dir, sim_users, sim_min_rating, sim_max_per_user)
     dataset = run_dir.resolve().name
     written: dict[str, list[Path]] = {}

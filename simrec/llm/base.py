@@ -142,8 +142,10 @@ def parse_scores(text: str, n: int) -> tuple[float, ...]:
         raise ValueError("a scoring reply is not a JSON list") from None
     if not (isinstance(values, list) and len(values) == n):
         raise ValueError(f"a scoring reply must list {n} log-probabilities")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise ValueError("a scoring reply must list numbers")
     out = tuple(float(v) for v in values)
-    if not all(v <= 1e-6 for v in out):
+    if not all(v <= 1e-6 for v in out):  # NaN fails this too
         raise ValueError("log-probabilities must not be positive")
     return out
 

@@ -246,13 +246,18 @@ def _scored(data: dict[str, Any], choices: tuple[str, ...], url: str) -> Complet
             f"{url} returned no log-probabilities; the scored protocol needs a server that returns "
             "top_logprobs (llama_cpp.server: --logits_all true), or set policy.llm.protocol: json"
         ) from None
+    except ValueError:
+        raise PermanentLLMError(f"{url} returned a log-probability that is not a number") from None
+    top = [(tok, lp) for tok, lp in top if math.isfinite(lp) and lp <= 1e-6]
     if not top:
-        raise PermanentLLMError(f"{url} returned an empty top_logprobs list")
+        raise PermanentLLMError(f"{url} returned no usable top_logprobs (an empty list, or no finite log-probability)")
     floor = min(lp for _, lp in top) - math.log(2.0)
     per = []
     for c in choices:
         want = c.strip().lower()
         hits = [lp for tok, lp in top if (t := tok.strip().lower()) and want.startswith(t) and len(t) >= min(len(want), 1)]
         per.append(float(np.logaddexp.reduce(hits)) if hits else floor)
-    usage = data.get("usage") or {}
-    return Completion(format_scores(normalise_logprobs(per)), int(usage.get("prompt_tokens") or 0), 1)
+    usage = data.get("usage")
+    prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    prompt = int(prompt) if isinstance(prompt, int | float) and not isinstance(prompt, bool) and math.isfinite(prompt) and prompt >= 0 else 0
+    return Completion(format_scores(normalise_logprobs(per)), prompt, 1)
