@@ -36,8 +36,13 @@ class Checked:
     world: World | None = None
 
 
-def preflight(cfg: ScenarioConfig) -> Checked:
-    """Resolve and check every plug-in ``cfg`` (and each variant) names; load and split its data.
+def preflight(cfg: ScenarioConfig, worlds: bool = True) -> Checked:
+    """Resolve and check every plug-in ``cfg`` (and each variant) names; build its world.
+
+    Args:
+        cfg: The scenario.
+        worlds: Build the world(s) too. A variants run checks its plug-ins up front and
+            leaves each variant's world to that variant's own run, which builds it once.
 
     Raises:
         ConfigError: naming the key, what it names and what would work.
@@ -48,8 +53,8 @@ def preflight(cfg: ScenarioConfig) -> Checked:
         from simrec.config.variants import variant_configs
 
         configs = variant_configs(cfg).values()
-    worlds = [(_check(c), _world(c)) for c in configs]
-    return Checked(worlds[0][1] if not cfg.variants else None)
+    built = [(_check(c), _world(c) if worlds else None)[1] for c in configs]
+    return Checked(built[0] if not cfg.variants else None)
 
 
 def _world(cfg: ScenarioConfig) -> World | None:

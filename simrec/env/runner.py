@@ -94,9 +94,10 @@ def run_scenario(
         The run folder, the per-step metrics and totals.
     """
     start = time.perf_counter()
-    checked = preflight(cfg)  # what validate rejects, before anything is written (it builds the world)
-    if cfg.variants:
+    if cfg.variants:  # each variant's own run checks its world
+        preflight(cfg, worlds=False)
         return run_variants(cfg, progress)
+    checked = preflight(cfg)  # what validate rejects, before anything is written (it builds the world)
     llm = open_llm(cfg)  # fails before anything is written if the LLM cannot serve
     folder = RunFolder.create(cfg)
     parts = Parts()

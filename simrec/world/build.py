@@ -81,13 +81,7 @@ def _trait_priors(dataset: Dataset) -> dict[str, np.ndarray] | None:
     return {t: prior[:, i, :] for i, t in enumerate(TRAITS)}
 
 
-def load_data(cfg: ScenarioConfig, seed: int | None = None) -> Dataset:
-    """The scenario's data set, loaded (or generated) as :func:`build_world` does."""
-    seed = cfg.seed if seed is None else seed
-    return load_dataset(cfg.environment.data, child_rng(seed, "world", "data"))
-
-
-def build_world(cfg: ScenarioConfig, seed: int | None = None, dataset: Dataset | None = None) -> World:
+def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
     """Build the world of a scenario: data in, data out.
 
     The world is pure data; calibration (``agents.calibration``) is a separate
@@ -97,10 +91,9 @@ def build_world(cfg: ScenarioConfig, seed: int | None = None, dataset: Dataset |
     Args:
         cfg: The validated scenario.
         seed: Root seed (default: ``cfg.seed``).
-        dataset: The data set, if :func:`load_data` already loaded it.
     """
     seed = cfg.seed if seed is None else seed
-    dataset = load_data(cfg, seed) if dataset is None else dataset
+    dataset = load_dataset(cfg.environment.data, child_rng(seed, "world", "data"))
     train, heldout = split_interactions(cfg, dataset.interactions, child_rng(seed, "world", "split"))
     world = assemble_world(cfg, dataset, train, heldout, seed)
     log.info(

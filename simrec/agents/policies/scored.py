@@ -30,7 +30,6 @@ Leaving is the choice model's (satisfaction and fatigue), as for everyone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -7,21 +7,18 @@ variables (``SIMREC_CACHE_DIR``: where downloaded data sets are cached).
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simrec.cli import running
+from simrec.cli.common import console, fail, load, out
+from simrec.cli.running import say_adapter, with_progress
 from simrec.core.errors import SimrecError
-
-if TYPE_CHECKING:
-    from simrec.env.runner import RunResult, StepInfo
 
 app = typer.Typer(
     name="simrec",
@@ -30,32 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
-
-
-def _fail(exc: SimrecError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-def _load(scenario: Path, overrides: list[str]):  # noqa: ANN202 - ScenarioConfig, imported lazily
-    """Load a scenario; MovieLens data without a cache dir gets ``$SIMREC_CACHE_DIR``."""
-    from simrec.config import load_scenario
-
-    cfg = load_scenario(scenario, overrides)
-    if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
-        cfg = load_scenario(scenario, _env_overrides(scenario, overrides) + overrides)
-    return cfg
-
-
-def _env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
-    """Defaults taken from the environment, before the user's own overrides."""
-    extra = []
-    cache = os.environ.get("SIMREC_CACHE_DIR")
-    if cache and not any(o.startswith("environment.data.cache_dir=") for o in overrides):
-        extra.append(f"environment.data.cache_dir={cache}")
-    return extra
 
 
 @app.command()
@@ -79,13 +50,13 @@ def run(
 
     if resume is not None:
         if scenario is not None or set_ or out_dir is not None or name is not None:
-            _fail(SimrecError("--resume takes the run folder alone: the scenario, --set, --out and --name "
+            fail(SimrecError("--resume takes the run folder alone: the scenario, --set, --out and --name "
                               "are the ones the run started with (in its manifest.json)."))  # fmt: skip
             return
-        _resume(resume, quiet)
+        running.resume(resume, quiet)
         return
     if scenario is None:
-        _fail(SimrecError("Give a scenario (a YAML file or a shipped name; `simrec list` shows them), "
+        fail(SimrecError("Give a scenario (a YAML file or a shipped name; `simrec list` shows them), "
                           "or --resume RUN_DIR."))  # fmt: skip
         return
     overrides = list(set_ or [])
@@ -94,146 +65,19 @@ def run(
     if name is not None:
         overrides.append(f"run.name={name}")
     try:
-        cfg = _load(scenario, overrides)
+        cfg = load(scenario, overrides)
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     n_runs = max(1, len(cfg.variants))
     what = f"{cfg.run.steps} steps" + (f" × {n_runs} variants: {', '.join(cfg.variants)}" if cfg.variants else "")
     console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({what})")
-    _say_adapter(cfg)
-    _with_progress(
+    say_adapter(cfg)
+    with_progress(
         lambda on_step: run_scenario(cfg, progress=on_step), cfg.run.steps * n_runs, 0, quiet, "building world…",
         "[yellow]interrupted[/]: the run folder keeps every event part and metric written so far (manifest status: "
         "interrupted); `simrec run --resume <run folder>` continues it from its last checkpoint.",
     )
-
-
-def _with_progress(
-    call: Callable[[Callable[[StepInfo], None]], RunResult], total: int, done: int, quiet: bool, first: str,
-    interrupted: str,
-) -> None:  # fmt: skip
-    """Run ``call(on_step)`` under a progress bar of ``total`` steps; print its summary or its error."""
-    with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=quiet, transient=False,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("steps", total=total, completed=done, info=first)
-
-        def on_step(info: StepInfo) -> None:
-            if info.page is not None:  # within a step: the LLM's work so far
-                bar.update(task, completed=info.step, info=f"step {info.step + 1}: page {info.page + 1} played, "
-                           f"{info.browsing:,} still browsing · {info.llm_calls:,} LLM calls")  # fmt: skip
-                return
-            rate = info.events / info.elapsed if info.elapsed > 0 else 0.0
-            bar.update(task, completed=info.step, info=f"active users {info.sessions:,} · {rate:,.0f} events/s")
-
-        try:
-            result = call(on_step)
-        except SimrecError as exc:
-            bar.stop()
-            _fail(exc)
-            return
-        except KeyboardInterrupt:
-            bar.stop()
-            console.print(interrupted, highlight=False)
-            raise typer.Exit(code=130) from None
-    _print_summary(result)
-
-
-def _resume(run_dir: Path, quiet: bool) -> None:
-    """``simrec run --resume RUN_DIR``."""
-    from simrec.env.checkpoint import latest
-    from simrec.env.runner import resume_scenario
-    from simrec.io.manifest_model import Manifest
-
-    try:
-        manifest = Manifest.read(run_dir)
-        steps = int((manifest.scenario or {}).get("run", {}).get("steps", 0))
-        file, positions, _, skipped = latest(run_dir)
-    except SimrecError as exc:
-        _fail(exc)
-        return
-    for line in skipped:
-        console.print(f"[yellow]skipped a damaged checkpoint[/]: {line}", highlight=False)
-    console.print(f"[bold]simrec[/] resuming [cyan]{run_dir}[/] from step {positions.step} of {steps} "
-                  f"({file.path.name})", highlight=False)  # fmt: skip
-    _with_progress(
-        lambda on_step: resume_scenario(run_dir, progress=on_step), steps, positions.step, quiet, "restoring…",
-        f"[yellow]interrupted[/]: resume it again with `simrec run --resume {run_dir}`.",
-    )
-
-
-def _say_adapter(cfg) -> None:  # noqa: ANN001
-    """Which embedded model LLM-driven agents think with (tuned or not)."""
-    from simrec.agents.policies.base import policy_uses_llm
-    from simrec.io.adapters import resolve_llm
-
-    try:
-        if cfg.llm.backend != "llamacpp" or not policy_uses_llm(cfg.policy):
-            return
-        adapter = resolve_llm(cfg).adapter
-    except SimrecError:
-        return  # the run itself reports it
-    model = cfg.llm.model or "smollm2-135m"
-    if adapter == "none":
-        console.print(f"LLM-driven agents think with the untuned {model}; `simrec tune {cfg.name}` teaches it "
-                      "this data set's users.", highlight=False)  # fmt: skip
-    else:
-        console.print(f"LLM-driven agents think with {model} tuned for this scenario ({adapter}).", highlight=False)
-
-
-def _print_summary(result) -> None:
-    if result.variants:
-        _print_variants(result)
-        return
-    t = result.totals
-    table = Table(title=f"run {result.run_dir.name}", show_header=False)
-    impressions = t.get("impressions", 0)
-    rows = [
-        ("steps", str(len(result.metrics))),
-        ("sessions", f"{t.get('sessions', 0):,}"),
-        ("impressions", f"{impressions:,}"),
-        ("clicks", f"{t.get('clicks', 0):,}"),
-        ("click rate", f"{t.get('clicks', 0) / impressions:.3f}" if impressions else "-"),
-        ("pages per session", f"{t.get('pages', 0) / max(t.get('sessions', 0), 1):.2f}"),
-        ("events written", f"{t.get('events', 0):,}"),
-        ("simulate time", f"{result.timings.get('simulate', 0):.2f} s"),
-        ("run folder", str(result.run_dir)),
-    ]
-    for k, v in rows:
-        table.add_row(k, v)
-    out.print(table)
-    from simrec.io.texts import read_texts
-
-    texts = read_texts(result.run_dir)
-    if len(texts):
-        import pandas as pd
-
-        ids = pd.read_parquet(result.run_dir / "users.parquet", columns=["user", "user_id"]).set_index("user")["user_id"]
-        sample = Table(title="what LLM-driven agents wrote (first lines; all in texts.parquet; user: raw user id)")
-        for col in ("step", "user", "kind", "stars", "text"):
-            sample.add_column(col)
-        for row in texts.head(8).itertuples():
-            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, str(row.stars or ""), row.text)
-        out.print(sample)
-
-
-def _print_variants(result) -> None:
-    """One row per variant: behaviour and, when the graph lives, its social state at the last step."""
-    keys = [("ctr", "click rate"), ("mean_rating", "mean rating"), ("pages_per_session", "pages/session"),
-            ("homophily", "homophily"), ("echo_chamber", "echo chamber"), ("shares", "shares")]  # fmt: skip
-    table = Table(title=f"variants of {result.run_dir.name} (report.html compares them)")
-    table.add_column("variant")
-    last = {n: r.metrics.iloc[-1] for n, r in result.variants.items() if len(r.metrics)}
-    shown = [(k, label) for k, label in keys if all(k in row for row in last.values())]
-    for _, label in shown:
-        table.add_column(label, justify="right")
-    for name, row in last.items():
-        table.add_row(name, *(f"{float(row[k]):.3f}" if k != "shares" else f"{int(row[k]):,}" for k, _ in shown))
-    out.print(table)
-    out.print(f"run folder: {result.run_dir}")
-
 
 @app.command("list")
 def list_() -> None:
@@ -273,7 +117,7 @@ def export(
     try:
         written = export_run(run_dir, fmt or ["recbole"], out_dir)
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     from simrec.io.export import INCOMPLETE_NOTE
 
@@ -299,7 +143,7 @@ def interview(
     try:
         answer = ask(run_dir, user, question, k)
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     console.print(f"[dim]persona:[/] {answer.persona}", highlight=False)
     for m in answer.memories:
@@ -320,10 +164,10 @@ def validate(
     from simrec.env.preflight import preflight
 
     try:
-        cfg = _load(scenario, list(set_ or []))
+        cfg = load(scenario, list(set_ or []))
         preflight(cfg)
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     out.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
@@ -355,7 +199,7 @@ def bench(
         if extra:
             plan = plan.model_copy(update={"overrides": [*plan.overrides, *extra]})
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     total = len(plan.scenarios) * len(plan.recommenders) * len(plan.seeds)
     console.print(
@@ -374,7 +218,7 @@ def bench(
             result = run_bench(plan, progress=on_cell)
         except SimrecError as exc:
             bar.stop()
-            _fail(exc)
+            fail(exc)
             return
     cols = ["click_rate", "avg_rating", "return_rate", "recall", "coverage", "exposure_gini"]
     from simrec.bench.leaderboard import format_ci
@@ -406,9 +250,9 @@ def tune(
         if value is not None:
             overrides.append(f"tune.{key}={value}")
     try:
-        cfg = _load(scenario, overrides)
+        cfg = load(scenario, overrides)
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     from simrec.tune.train import tune as run_tune
 
@@ -424,7 +268,7 @@ def tune(
             result = run_tune(cfg, on_progress=lambda i, n, note: bar.update(task, completed=i, info=note))
         except (SimrecError, ValueError) as exc:
             bar.stop()
-            _fail(exc if isinstance(exc, SimrecError) else SimrecError(str(exc)))
+            fail(exc if isinstance(exc, SimrecError) else SimrecError(str(exc)))
             return
     aucs = result.valid_auc
     out.print(
@@ -454,12 +298,12 @@ def fidelity(
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
     try:
-        cfg = _load(scenario, overrides)
+        cfg = load(scenario, overrides)
         console.print(f"[bold]simrec fidelity[/] {cfg.name}: modes {', '.join(mode or ['choice'])}")
         table = run_fidelity(cfg, modes=tuple(mode or ["choice"]), ratios=tuple(ratio or RATIOS), users=users,
                              negatives=tuple(negatives or NEGATIVES), simulate_steps=steps, llm_users=llm_users)  # fmt: skip
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     cols = ["users", "skipped", "accuracy", "precision", "recall", "f1", "picked"]
     if (table["mode"] != "choice").any():
@@ -516,15 +360,15 @@ def augment(
     from simrec.augment.writers import SUMMARY_HEADER, summary_rows
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
-    params = {k.strip(): yaml.safe_load(v) for k, _, v in (p.partition("=") for p in rec_param or [])} or None
+    params = {k.strip(): yaml.safeload(v) for k, _, v in (p.partition("=") for p in rec_param or [])} or None
     try:
-        cfg = _load(scenario, overrides)
+        cfg = load(scenario, overrides)
         console.print(f"[bold]simrec augment[/] {cfg.name}: {users} users, {seeds} seeds, {rec}")
         study = run_augment(cfg, users=users, cold_max=cold_max, seeds=seeds, steps=steps or None, rec=rec,
                             rec_params=params, min_rating=min_rating, max_per_user=max_per_user,
                             loop_rec=None if loop_rec == "scenario" else loop_rec)  # fmt: skip
     except SimrecError as exc:
-        _fail(exc)
+        fail(exc)
         return
     table = Table(title="Recall@10 / NDCG@10 on real held-out data, mean over seeds")
     for c in SUMMARY_HEADER:

@@ -1,0 +1,38 @@
+"""What every ``simrec`` command shares: the two consoles, the one way to fail, scenario loading."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from simrec.core.errors import SimrecError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def fail(exc: SimrecError) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def load(scenario: Path, overrides: list[str]):  # noqa: ANN202 - ScenarioConfig, imported lazily
+    """Load a scenario; MovieLens data without a cache dir gets ``$SIMREC_CACHE_DIR``."""
+    from simrec.config import load_scenario
+
+    cfg = load_scenario(scenario, overrides)
+    if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
+        cfg = load_scenario(scenario, env_overrides(scenario, overrides) + overrides)
+    return cfg
+
+
+def env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:
+    """Defaults taken from the environment, before the user's own overrides."""
+    extra = []
+    cache = os.environ.get("SIMREC_CACHE_DIR")
+    if cache and not any(o.startswith("environment.data.cache_dir=") for o in overrides):
+        extra.append(f"environment.data.cache_dir={cache}")
+    return extra
