@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,80 @@ def test_policies_survive_any_replies_and_count_every_fallback(worlds: dict[str,
 
     one()
     assert pages["n"] >= 5
+
+
+@pytest.fixture(scope="module")
+def ollama_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A loopback server that answers /api/chat with whatever body the test sets (``state["body"]``)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"body": b"{}"}
+    tags = json.dumps({"models": [{"name": "tiny:latest", "model": "tiny:latest"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send(tags)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self._send(state["body"])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _ollama_bodies() -> st.SearchStrategy[bytes]:
+    """Bodies an Ollama-speaking server might send: chat responses with odd fields, any JSON, junk bytes."""
+    import json
+
+    chat = st.fixed_dictionaries(
+        {"model": _json_values(0), "message": st.one_of(_json_values(0), st.fixed_dictionaries(
+            {"role": _json_values(0), "content": st.one_of(llm_replies(), _json_values(0))})),
+         "done": _json_values(0)},
+        optional={"prompt_eval_count": _json_values(0), "eval_count": _json_values(0)},
+    )  # fmt: skip
+    as_json = st.one_of(chat, _json_values()).map(lambda v: json.dumps(v, allow_nan=True).encode())
+    return st.one_of(as_json, st.binary(max_size=200), llm_replies().map(lambda t: t.encode("utf-8", "surrogatepass")))
+
+
+@settings(max_examples=REPLIES // 10, **FAST)
+@given(body=_ollama_bodies())
+def test_ollama_replies_parse_or_fall_back(ollama_server: tuple[str, dict[str, bytes]], body: bytes) -> None:
+    from pydantic import BaseModel
+
+    from simrec.llm.ollama import OllamaBackend
+    from simrec.llm.types import LLMRequest
+
+    class Pick(BaseModel):
+        watch: list[int]
+        leave: bool
+
+    host, state = ollama_server
+    state["body"] = body
+    be = OllamaBackend(CallSettings(model="tiny", timeout_s=5.0, retries=0, backoff_s=0.0, seed=1), host=host)
+    try:
+        [r] = be.generate([LLMRequest.chat("You are a viewer.", "Pick.", schema=Pick, agent=1, step=0)])
+    finally:
+        be.close()
+    assert r.status in ("ok", "fallback")
+    assert r.status == "fallback" or isinstance(r.parsed, Pick)
+    c = be.usage.counters
+    assert c["fallbacks"] == (r.status == "fallback")
+    assert c["prompt_tokens"] >= 0 and c["completion_tokens"] >= 0

@@ -8,6 +8,9 @@ fails when it is
   "shared with friends", ...);
 * ``too_short`` — fewer words than its kind needs (a reflection or a review says
   something; a reason may be one word);
+* ``garbled`` — characters no one types: control characters (other than tab and
+  newline), lone surrogates, private-use or unassigned code points (a model or a server
+  emitting bytes, not words);
 * ``markup`` — template or markup fragments: braces, brackets, angle brackets or
   their guillemet stand-ins (so our data-block markers too), JSON keys, chat-template
   tokens and role labels, code fences, links;
@@ -26,6 +29,7 @@ decision it came with stands.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
@@ -53,6 +57,11 @@ _QUOTES = "'\"‘’“”"
 def words(text: str) -> list[str]:
     """The lower-case words of ``text`` (letters and digits, inner apostrophes kept)."""
     return [w.lower() for w in _WORD.findall(text)]
+
+
+def _garbled(ch: str) -> bool:
+    """A character no person types: control (but tab, newline), surrogate, private use, unassigned."""
+    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")
 
 
 def _ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
@@ -94,6 +103,8 @@ class TextGuard:
         toks = words(raw)
         if not toks or raw.lower().strip(" .!?…:;,'\"") in PLACEHOLDERS:
             return "empty"
+        if any(_garbled(ch) for ch in raw):
+            return "garbled"
         if _MARKUP.search(raw):
             return "markup"
         if self._repeats(toks):

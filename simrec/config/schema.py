@@ -284,7 +284,7 @@ class RunConfig(Strict):
     overwrite: bool = Field(
         False, description="replace an existing run folder of the same name (default: use <name>-2, ...)"
     )
-    chunk_rows: int = Field(1_000_000, ge=1000, description="events per Parquet part")
+    chunk_rows: int = Field(250_000, ge=1000, description="events per Parquet part; up to this many wait in memory (about 43 bytes each)")
     export: list[Literal["recbole", "csv", "parquet"]] = Field(default_factory=lambda: ["recbole"])
     report: bool = Field(True, description="write report.html (plots) at the end")
     write_users: bool = True

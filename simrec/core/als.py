@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from simrec.core.checks import check_int, check_nonneg
+from simrec.core.checks import MAX_FACTORS, MAX_SWEEPS, check_int, check_nonneg
 from simrec.core.errors import ConfigError
 
 # Rows whose systems are assembled and solved together, and the float32 entries
@@ -140,8 +140,8 @@ def implicit_als(
             ``reg``/``alpha``.
         ValueError: if ``matrix`` has negative entries.
     """
-    f = check_int("ALS", "factors", factors)
-    iterations = check_int("ALS", "iterations", iterations)
+    f = check_int("ALS", "factors", factors, 1, MAX_FACTORS)
+    iterations = check_int("ALS", "iterations", iterations, 1, MAX_SWEEPS)
     reg = check_nonneg("ALS", "reg", reg)
     alpha = check_nonneg("ALS", "alpha", alpha)
     r = sp.csr_matrix(matrix, dtype=np.float32)
@@ -240,8 +240,8 @@ def explicit_als(
         ConfigError: on invalid hyper-parameters.
         ValueError: if a rating is NaN or infinite.
     """
-    f = check_int("ALS", "factors", factors)
-    iterations = check_int("ALS", "iterations", iterations)
+    f = check_int("ALS", "factors", factors, 1, MAX_FACTORS)
+    iterations = check_int("ALS", "iterations", iterations, 1, MAX_SWEEPS)
     if not check_nonneg("ALS", "reg", reg) > 0:
         raise ConfigError(f"explicit ALS reg must be positive, got {reg!r}.")
     user = np.asarray(user, dtype=np.int64)

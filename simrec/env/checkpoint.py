@@ -26,9 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from simrec.core.errors import DataError
+from simrec.env.history import HISTORY_NAME
+from simrec.env.history import RECORD as HISTORY_RECORD
 from simrec.io.checkpoints import CheckpointFile, checkpoint_dir, load_latest, write_checkpoint
 from simrec.io.events import EVENTS_DIRNAME, list_parts
+from simrec.io.records import RecordLog
+from simrec.social.cascades import CASCADE_RECORD, LOG_FILES, SHARE_RECORD
 
 if TYPE_CHECKING:
     from simrec.env.model import SimModel
@@ -36,9 +42,15 @@ if TYPE_CHECKING:
 #: Resources a checkpoint references by name instead of pickling. A ChromaDB store is one;
 #: an in-process store is pickled, all but its embedder (``<store>_embedder``).
 RESOURCES = (
-    "sink", "texts", "llm", "on_page", "memory_store", "item_store", "memory_store_embedder", "item_store_embedder",
+    "sink", "texts", "history", "shares", "cascades", "llm", "on_page", "memory_store", "item_store", "memory_store_embedder", "item_store_embedder",
 )  # fmt: skip
 STORES = ("memory_store", "item_store")
+#: The model's record logs: file in ``checkpoints/`` and record type, by resource name.
+LOGS: dict[str, tuple[str, np.dtype]] = {
+    "history": (HISTORY_NAME, HISTORY_RECORD),
+    "shares": (LOG_FILES["shares"], SHARE_RECORD),
+    "cascades": (LOG_FILES["cascades"], CASCADE_RECORD),
+}
 _GRAPH_SNAPSHOT = "edges-step-"
 
 
@@ -52,6 +64,7 @@ class Positions:
         events_rows: Event rows written.
         text_parts: Names of the text part files on disk.
         store_seqs: Memories in each ChromaDB store (``memory_store``, ``item_store``).
+        log_rows: Records in each of the model's record logs (see :data:`LOGS`).
     """
 
     step: int
@@ -59,6 +72,7 @@ class Positions:
     events_rows: int = 0
     text_parts: tuple[str, ...] = ()
     store_seqs: dict[str, int] = field(default_factory=dict)
+    log_rows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class Restored:
 def resources(model: SimModel) -> dict[str, Any]:
     """The model's outside resources, by name (those it has)."""
     found: dict[str, Any] = {"sink": model.sink, "texts": model.texts, "llm": model.llm, "on_page": model.on_page}
+    for name, log in model.record_logs().items():
+        if log.path is not None:  # an anonymous log is pickled with its rows
+            found[name] = log
     for name, store in stores(model).items():
         if is_chroma(store):
             found[name] = store
@@ -155,6 +172,8 @@ def save_checkpoint(model: SimModel, run_dir: Path, steps_done: int, keep: int =
         model.sink.flush()
     if model.texts is not None:
         model.texts.flush()
+    for log in model.record_logs().values():
+        log.sync()
     run_dir = Path(run_dir)
     positions = Positions(
         step=steps_done,
@@ -162,6 +181,7 @@ def save_checkpoint(model: SimModel, run_dir: Path, steps_done: int, keep: int =
         events_rows=model.sink.rows_written if model.sink is not None else 0,
         text_parts=_part_names(run_dir / "texts.parquet"),
         store_seqs={n: _store_seq(s) for n, s in stores(model).items() if is_chroma(s)},
+        log_rows={name: len(log) for name, log in model.record_logs().items() if log.path is not None},
     )
     buf = io.BytesIO()
     llm = model.llm
@@ -215,6 +235,12 @@ def truncate_to(run_dir: Path, positions: Positions) -> dict[str, int]:
                 p.unlink(missing_ok=True)
                 removed["graph_snapshots"] += 1
     return removed
+
+
+def open_logs(run_dir: Path, positions: Positions) -> dict[str, RecordLog]:
+    """The record logs of a resumed run, cut back to what ``positions`` recorded."""
+    folder = checkpoint_dir(Path(run_dir))
+    return {name: RecordLog(folder / LOGS[name][0], LOGS[name][1], rows) for name, rows in positions.log_rows.items()}
 
 
 def restore(blob: bytes, named: Mapping[str, Any], positions: Positions) -> SimModel:

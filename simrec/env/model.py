@@ -32,6 +32,7 @@ import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import mesa
@@ -45,6 +46,8 @@ from simrec.agents.user import ItemAgent, UserAgent
 from simrec.config.schema import ScenarioConfig
 from simrec.core.rng import child_rng
 from simrec.data.types import Interactions
+from simrec.env.history import HISTORY_NAME, InteractionLog
+from simrec.io.records import RecordLog
 from simrec.env.phases import (
     PHASES,
     Arrivals,
@@ -121,6 +124,8 @@ class SimModel(mesa.Model):
         mind: Personas and memory of LLM-driven agents (flushed, and reflected on, per step).
         items: Item profiles (item agents), updated from each step's ratings.
         texts: Where reasons, reviews and reflections go.
+        state_dir: Where the history the run keeps on disk goes (a run's ``checkpoints/``: the
+            watches refits train on, finished cascades); ``None``: anonymous temporary files.
 
     Attributes:
         popularity: ``[n_items]`` interaction counts as the platform sees them (training
@@ -140,6 +145,7 @@ class SimModel(mesa.Model):
         mind: Mind | None = None,
         items: ItemProfiles | None = None,
         texts: TextSink | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         seed = cfg.seed if seed is None else seed
         super().__init__(rng=child_rng(seed, "model"))
@@ -156,7 +162,8 @@ class SimModel(mesa.Model):
         self.popularity = world.catalog.popularity.copy()
         #: Called as ``(step, page, users still browsing)`` after each page (a run's progress bar).
         self.on_page: Callable[[int, int, int], None] | None = None
-        self.sim_log: list[Interactions] = []
+        #: The run's watches so far, on disk (read back for refits only).
+        self.history = InteractionLog(None if state_dir is None else Path(state_dir) / HISTORY_NAME)
         self.sessions_started = 0
         self.timings: dict[str, float] = defaultdict(float)
         self.totals: dict[str, int] = defaultdict(int)
@@ -173,7 +180,7 @@ class SimModel(mesa.Model):
             ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
         social = cfg.environment.social
         self.social = (
-            SocialDynamics(social, world, child_rng(seed, "social"))
+            SocialDynamics(social, world, child_rng(seed, "social"), state_dir)
             if social.dynamics.enabled and (world.graph.n_arcs > 0 or social.seed_shares)
             else None
         )
@@ -182,6 +189,18 @@ class SimModel(mesa.Model):
         names += self.social.metric_names() if self.social is not None else ()
         self.step_metrics: dict[str, float] = dict.fromkeys(names, 0.0)
         self.datacollector = mesa.DataCollector(model_reporters={name: functools.partial(step_metric, name=name) for name in names})
+
+    def record_logs(self) -> dict[str, RecordLog]:
+        """The history the model keeps on disk, by name: ``history`` (watches), ``shares``, ``cascades``."""
+        logs = {"history": self.history.log}
+        if self.social is not None:
+            logs.update(self.social.cascades.logs)
+        return logs
+
+    def close_logs(self) -> None:
+        """Close the on-disk history (anonymous files are deleted)."""
+        for log in self.record_logs().values():
+            log.close()
 
     # -- the step -----------------------------------------------------------------
     def step(self) -> None:
@@ -291,12 +310,12 @@ class SimModel(mesa.Model):
         """
         inter = browsing.interactions
         every = self.cfg.recommender.retrain_every
-        if every:  # kept for the refits only: a run that never refits does not carry its history
-            self.sim_log.append(inter)
+        if every:  # kept for the refits only: a run that never refits does not write its history
+            self.history.append(inter)
         cat = self.world.catalog
         popularity = self.popularity + np.bincount(inter.item, minlength=cat.n_items).astype(np.float32)
         if every and (self.steps % every == 0):
-            full = Interactions.concat([self.world.train, *self.sim_log])
+            full = Interactions.concat([self.world.train, self.history.read()])
             self.recommender.fit(full, cat, n_users=self.world.population.n_users)
             return Learned(popularity, True)
         self.recommender.update(inter)
@@ -363,7 +382,7 @@ class SimModel(mesa.Model):
         titles = self.world.catalog.titles
         records = []
         for sh, r in zip(shares[keep].tolist(), rec[keep].tolist(), strict=True):
-            sharer, item = int(social.cascades["user"][sh]), int(social.cascades["item"][sh])
+            sharer, item = int(social.cascades.get("user", sh)), int(social.cascades.get("item", sh))
             note = messages.get((sharer, item), "")
             text = f"Friend {sharer} shared {clean_untrusted(str(titles[item]), 60)}" + (f": {note}" if note else "")
             records.append(MemoryRecord(r, self.steps, "social", text, IMPORTANCE["social"]))

@@ -4,9 +4,10 @@ Config validation (pydantic) checks keys, types and ranges. The plug-ins a
 scenario names are only known once resolved: :func:`preflight` resolves every
 registry name and ``package.module:Class`` path the scenario (and each of its
 variants) uses — recommender, policy, social graph builder, LLM backend, memory
-store and embedder — and checks the recommender's ``params`` against its
-constructor's signature, and it builds the world (loads the data set from a local
-file or folder or generates a synthetic one, splits it, builds the social graph).
+store and embedder — checks the recommender's ``params`` against its
+constructor's signature and constructs it (so its own checks of the values run),
+and it builds the world (loads the data set from a local file or folder or
+generates a synthetic one, splits it, builds the social graph).
 ``simrec validate`` and :func:`~simrec.env.runner.run_scenario` both call it, so they
 accept and reject the same scenarios; the run reuses the world it built. (Data to
 be downloaded is not fetched here: the run downloads it.)
@@ -19,6 +20,8 @@ import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from simrec.agents.policies.base import policy_class
 from simrec.config.schema import ScenarioConfig
@@ -68,11 +71,13 @@ def _world(cfg: ScenarioConfig) -> World | None:
 
 
 def _check(cfg: ScenarioConfig) -> None:
-    from simrec.recommenders.base import RECOMMENDERS, recommender_uses_llm
+    from simrec.recommenders.base import RECOMMENDERS, build_recommender, recommender_uses_llm
 
     rec = cfg.recommender
     cls = RECOMMENDERS.get(rec.name)
     check_params(cls, rec.params, f"recommender '{rec.name}'", "recommender.params")
+    if not recommender_uses_llm(rec.name):  # its constructor checks the values (an LLM one needs the backend)
+        build_recommender(rec.name, rec.params, np.random.default_rng(0))
     policy = policy_class(cfg.policy.name)
     social = cfg.environment.social
     if social.builder != "none":

@@ -28,11 +28,13 @@ from simrec.agents.policies.base import (
 )
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import DataError
+from simrec.core.memory import release_free_memory
 from simrec.core.rng import child_rng
 from simrec.env.model import PHASES, SimModel
 from simrec.env.preflight import preflight
 from simrec.fidelity.calibrate import calibrate_world
 from simrec.io.adapters import resolve_llm, resolve_weight
+from simrec.io.checkpoints import checkpoint_dir
 from simrec.io.events import EventSink
 from simrec.io.manifest import fresh_folder
 from simrec.io.manifest_model import Manifest, Status, VariantEntry, observed_status
@@ -197,6 +199,9 @@ def _drive(
                 written = ck.save_checkpoint(model, folder.path, done, cfg.run.checkpoint_keep)
                 folder.note_checkpoint(done, written.path, time.perf_counter() - t_ck, every)
                 timings["checkpoint"] = timings.get("checkpoint", 0.0) + time.perf_counter() - t_ck
+            t_free = time.perf_counter()
+            release_free_memory()  # what the step freed goes back to the system: memory stays flat
+            timings["release_memory"] = timings.get("release_memory", 0.0) + time.perf_counter() - t_free
             if progress is not None:
                 progress(step_info(model, cfg.run.steps, time.perf_counter() - t))
         timings["simulate"] = time.perf_counter() - t
@@ -238,6 +243,8 @@ class Parts:
     mind: Mind | None = None
     items: ItemProfiles | None = None
     texts: TextSink | None = None
+    #: Record logs a resumed run opened before its model was restored.
+    logs: dict[str, Any] = field(default_factory=dict)
     #: Stores a resumed run opened before its model was restored (closed with the minds).
     stores: list[Any] = field(default_factory=list)
 
@@ -253,6 +260,10 @@ class Parts:
         if self.texts is not None:
             self.texts.close()
             self.texts = None
+        if self.model is not None:
+            self.model.close_logs()
+        for log in self.logs.values():
+            log.close()
         if self.mind is not None:
             self.mind.close()
             self.mind = None
@@ -319,6 +330,7 @@ def build_parts(
         mind=parts.mind,
         items=parts.items,
         texts=parts.texts,
+        state_dir=checkpoint_dir(folder.path),
     )
     return parts.model
 
@@ -351,6 +363,8 @@ def reopen_parts(
     )
     parts.sink.rows_written = positions.events_rows
     named["sink"] = parts.sink
+    parts.logs = ck.open_logs(folder.path, positions)
+    named.update(parts.logs)
     if policy_uses_mind(cfg.policy):
         memory = cfg.agents.memory
         parts.texts = named["texts"] = TextSink(folder.path / "texts.parquet")

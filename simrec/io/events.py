@@ -145,6 +145,10 @@ class EventBatch:
         """Rows ``start:stop`` (views, no copy)."""
         return EventBatch(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
 
+    def copy(self) -> EventBatch:
+        """The same rows in arrays of their own (a slice's copy frees the arrays it viewed)."""
+        return EventBatch(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
 
 def _codec_available(codec: str) -> bool:
     try:
@@ -195,7 +199,7 @@ class EventSink:
         directory: Path,
         run: str,
         policies: Sequence[str],
-        chunk_rows: int = 1_000_000,
+        chunk_rows: int = 250_000,
         compression: str = "zstd",
         *,
         resume: bool = False,
@@ -279,7 +283,7 @@ class EventSink:
             while len(data) - start >= self.chunk_rows:
                 self._write_part(data.slice(start, start + self.chunk_rows))
                 start += self.chunk_rows
-            rest = data.slice(start, len(data))
+            rest = data.slice(start, len(data)).copy()  # a view would keep the whole block alive
             self._buffer = [rest] if len(rest) else []
             self._buffered = len(rest)
 

@@ -159,8 +159,11 @@ class OllamaBackend(BaseBackend):
         except (ConnectionError, httpx.TransportError) as exc:
             # The client turns httpx.ConnectError into the builtin ConnectionError.
             raise TransientLLMError(f"connection to Ollama at {self.host} failed: {exc}") from None
-        text = resp.message.content or ""
-        return Completion(text, int(resp.prompt_eval_count or 0), int(resp.eval_count or 0))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the client could not read the reply
+            raise PermanentLLMError(
+                f"Ollama at {self.host} sent a reply that is not a chat response ({type(exc).__name__})"
+            ) from None
+        return _reply(resp, self.host)
 
     def close(self) -> None:
         """Close the HTTP client, then the loop and the cache."""
@@ -169,3 +172,23 @@ class OllamaBackend(BaseBackend):
         if client is not None and loop is not None and loop is self._loop and not loop.is_closed():
             loop.run_until_complete(client.close())
         super().close()
+
+
+def _count(value: Any) -> int:
+    """A token count as the server sent it, or 0 where it sent none or nonsense."""
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else 0
+
+
+def _reply(resp: Any, host: str) -> Completion:
+    """The text and token counts of an Ollama chat response.
+
+    Raises:
+        PermanentLLMError: the response holds no text message.
+    """
+    message = getattr(resp, "message", None)
+    text = getattr(message, "content", None)
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise PermanentLLMError(f"Ollama at {host} sent a message whose content is not text")
+    return Completion(text, _count(getattr(resp, "prompt_eval_count", None)), _count(getattr(resp, "eval_count", None)))

@@ -209,7 +209,7 @@ def build_recommender(
         kwargs.setdefault("llm", llm)
     try:
         rec = cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"recommender '{name}' rejected its params {sorted(params)}: {exc}. "
             "Check recommender.params in the scenario."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from simrec.core.checks import check_int, check_nonneg
+from simrec.core.checks import MAX_BLOCK, check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.world.catalog import Catalog
@@ -42,8 +42,8 @@ class ItemKNNRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=check_int("item_knn", "chunk_size", chunk_size, 1))
-        self.neighbors = check_int("item_knn", "neighbors", neighbors, 1)
+        super().__init__(rng=rng, chunk_size=check_int("item_knn", "chunk_size", chunk_size, 1, MAX_BLOCK))
+        self.neighbors = check_int("item_knn", "neighbors", neighbors, 1, MAX_BLOCK)
         self.shrink = check_nonneg("item_knn", "shrink", shrink)
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
         self._pop = np.zeros(0, dtype=np.float64)

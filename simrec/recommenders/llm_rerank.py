@@ -18,7 +18,7 @@ import numpy as np
 
 from simrec.agents.prompts import item_views, load_template, render_rerank
 from simrec.agents.schemas import MAX_PAGE, ranked_list_schema
-from simrec.core.checks import check_int
+from simrec.core.checks import MAX_BLOCK, MAX_SWEEPS, check_int
 from simrec.core.errors import ConfigError
 from simrec.core.rng import mixed_seed
 from simrec.data.types import Interactions
@@ -60,11 +60,11 @@ class LLMRerankRecommender(BaseRecommender):
         if llm is None:
             raise ConfigError("recommender 'llm_rerank' needs an LLM backend: set the scenario's llm: block.")
         self.llm = llm
-        self.candidates = check_int("llm_rerank", "candidates", candidates, 2)
+        self.candidates = check_int("llm_rerank", "candidates", candidates, 2, MAX_SWEEPS)
         if self.candidates > MAX_PAGE:
             raise ConfigError(f"llm_rerank: candidates must be at most {MAX_PAGE}, got {candidates}.")
-        self.history = check_int("llm_rerank", "history", history, 0)
-        self.max_users = None if max_users is None else check_int("llm_rerank", "max_users", max_users, 0)
+        self.history = check_int("llm_rerank", "history", history, 0, MAX_SWEEPS)
+        self.max_users = None if max_users is None else check_int("llm_rerank", "max_users", max_users, 0, MAX_BLOCK)
         self.base = build_recommender(base, dict(base_params or {}), self.rng)
         self.template = load_template("rerank")
         self.catalog: Catalog | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrec.core.als import implicit_als
-from simrec.core.checks import check_int, check_nonneg
+from simrec.core.checks import MAX_BLOCK, MAX_FACTORS, MAX_SWEEPS, check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.world.catalog import Catalog
@@ -38,11 +38,11 @@ class MFRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=check_int("mf", "chunk_size", chunk_size, 1))
-        self.factors = check_int("mf", "factors", factors, 1)
+        super().__init__(rng=rng, chunk_size=check_int("mf", "chunk_size", chunk_size, 1, MAX_BLOCK))
+        self.factors = check_int("mf", "factors", factors, 1, MAX_FACTORS)
         self.reg = check_nonneg("mf", "reg", reg)
         self.alpha = check_nonneg("mf", "alpha", alpha)
-        self.iterations = check_int("mf", "iterations", iterations, 1)
+        self.iterations = check_int("mf", "iterations", iterations, 1, MAX_SWEEPS)
         self.user_factors = np.zeros((0, self.factors), dtype=np.float32)
         self.item_factors = np.zeros((0, self.factors), dtype=np.float32)
 

@@ -138,7 +138,7 @@ def build_barabasi_albert(
 ) -> nx.Graph:
     """Preferential attachment: each new user ties to ``cfg.m`` existing ones."""
     if cfg.m >= n_users:
-        raise ConfigError(f"social.m={cfg.m} must be smaller than the number of users ({n_users}).")
+        raise ConfigError(f"environment.social.m={cfg.m} must be smaller than the number of users ({n_users}, from environment.data).")
     return nx.barabasi_albert_graph(n_users, cfg.m, seed=_seed(rng))
 
 
@@ -147,7 +147,7 @@ def build_watts_strogatz(
 ) -> nx.Graph:
     """Small world: a ring of ``cfg.k`` neighbours per user, rewired with chance ``cfg.p``."""
     if cfg.k >= n_users:
-        raise ConfigError(f"social.k={cfg.k} must be smaller than the number of users ({n_users}).")
+        raise ConfigError(f"environment.social.k={cfg.k} must be smaller than the number of users ({n_users}, from environment.data).")
     return nx.watts_strogatz_graph(n_users, cfg.k, cfg.p, seed=_seed(rng))
 
 

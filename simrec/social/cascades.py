@@ -8,38 +8,96 @@ any other share starts a cascade of its own (depth 0). Per cascade:
 - ``depth``: the deepest share's depth (a lone root has depth 0);
 - ``breadth``: the most shares at any one depth;
 - ``reach``: distinct users who were shown the cascade's item in their social slot.
+
+A cascade can only grow, or reach anyone, through shares still waiting in
+inboxes. Once its newest share is older than ``horizon`` steps it is finished:
+:meth:`CascadeLog.retire` writes its row and its shares to record logs
+(:class:`~simrec.io.records.RecordLog`, on disk in a run folder) and drops them
+from memory, so a long run keeps only the live cascades. The tables and the
+statistics are the same as if everything had stayed in memory.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from simrec.core.arrays import unique_sorted
+from simrec.core.arrays import isin, unique_sorted
+from simrec.io.records import RecordLog
 
-_COLS = ("step", "user", "item", "cascade", "parent", "depth", "seeded")
+#: One share on disk (and the columns of :meth:`CascadeLog.shares_frame`).
+SHARE_RECORD = np.dtype([
+    ("share", "<i8"), ("step", "<i4"), ("user", "<i4"), ("item", "<i4"), ("cascade", "<i8"), ("parent", "<i8"),
+    ("depth", "<i4"), ("seeded", "?"),
+])  # fmt: skip
+#: One finished cascade on disk (and the columns of :meth:`CascadeLog.table`).
+CASCADE_RECORD = np.dtype([
+    ("cascade", "<i8"), ("root_user", "<i4"), ("item", "<i4"), ("start_step", "<i4"), ("size", "<i8"),
+    ("depth", "<i4"), ("breadth", "<i8"), ("reach", "<i8"), ("seeded", "?"),
+])  # fmt: skip
+#: Record log files of finished cascades and their shares, in a run's ``checkpoints/`` folder.
+LOG_FILES = {"shares": "shares.bin", "cascades": "cascades.bin"}
+
+
+def _cascade_rows(shares: np.ndarray, reach_keys: np.ndarray) -> np.ndarray:
+    """One :data:`CASCADE_RECORD` per cascade of ``shares`` (whole cascades, in share order)."""
+    ids, inv, size = np.unique(shares["cascade"], return_inverse=True, return_counts=True)
+    out = np.zeros(len(ids), CASCADE_RECORD)
+    if not len(ids):
+        return out
+    depth = np.zeros(len(ids), np.int32)
+    np.maximum.at(depth, inv, shares["depth"])
+    level_keys, level_counts = np.unique(inv.astype(np.int64) * (2**31) + shares["depth"], return_counts=True)
+    breadth = np.zeros(len(ids), np.int64)
+    np.maximum.at(breadth, level_keys // (2**31), level_counts)
+    reach = np.zeros(len(ids), np.int64)
+    if len(reach_keys):
+        casc, cnt = np.unique(reach_keys // (2**32), return_counts=True)
+        reach[np.searchsorted(ids, casc)] = cnt
+    roots = shares[np.searchsorted(shares["share"], ids)]  # a cascade's id is its root share's id
+    out["cascade"], out["root_user"], out["item"], out["start_step"] = ids, roots["user"], roots["item"], roots["step"]
+    out["size"], out["depth"], out["breadth"], out["reach"], out["seeded"] = size, depth, breadth, reach, roots["seeded"]
+    return out
 
 
 class CascadeLog:
-    """All shares of a run, in the order they happened (share id = row)."""
+    """All shares of a run, in the order they happened (share id = its number in the run).
 
-    def __init__(self) -> None:
-        self._cols: dict[str, np.ndarray] = {
-            "step": np.empty(0, np.int32),
-            "user": np.empty(0, np.int32),
-            "item": np.empty(0, np.int32),
-            "cascade": np.empty(0, np.int64),
-            "parent": np.empty(0, np.int64),
-            "depth": np.empty(0, np.int32),
-            "seeded": np.empty(0, bool),
-        }
+    Args:
+        folder: Where finished cascades go (a run's ``checkpoints/``); ``None``: anonymous files.
+        horizon: Steps after its newest share when a cascade is finished (``None``: never;
+            everything stays in memory).
+    """
+
+    def __init__(self, folder: Path | None = None, horizon: int | None = None) -> None:
+        self._rows = np.empty(0, SHARE_RECORD)
+        self._n = 0
         self._reach_keys: list[np.ndarray] = []
+        self.horizon = horizon
+        self.logs = {
+            name: RecordLog(None if folder is None else Path(folder) / file, dtype)
+            for (name, file), dtype in zip(LOG_FILES.items(), (SHARE_RECORD, CASCADE_RECORD), strict=True)
+        }
+        #: Totals of the finished cascades (folded into :meth:`stats`).
+        self._done = dict.fromkeys(("cascades", "shares", "max_size", "max_depth", "seed_size", "seed_depth", "seed_reach"), 0)
 
     def __len__(self) -> int:
-        return len(self._cols["step"])
+        return self._n
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self._cols[name]
+    def get(self, name: str, shares: np.ndarray | int) -> np.ndarray:
+        """Column ``name`` (``step``, ``user``, ``item``, ``cascade``, ``parent``, ``depth``, ``seeded``) of ``shares``.
+
+        Raises:
+            KeyError: a share of a finished cascade (no longer in memory).
+        """
+        asked = np.asarray(shares, np.int64)
+        flat = asked.reshape(-1)
+        rows = np.searchsorted(self._rows["share"], flat)
+        if len(flat) and (rows.max() >= len(self._rows) or (self._rows["share"][rows] != flat).any()):
+            raise KeyError("a share of a finished cascade was asked for")
+        return self._rows[name][rows].reshape(asked.shape)
 
     def add(
         self, step: int, users: np.ndarray, items: np.ndarray, parents: np.ndarray, seeded: bool = False
@@ -49,80 +107,96 @@ class CascadeLog:
         Returns:
             The new share ids.
         """
-        users = np.asarray(users, np.int32)
         parents = np.asarray(parents, np.int64)
-        n0, n = len(self), len(users)
+        n0, n = self._n, len(users)
         ids = np.arange(n0, n0 + n, dtype=np.int64)
         if len(parents) and parents.max(initial=-1) >= n0:
             raise ValueError("a share's parent must be an earlier share")
         has = parents >= 0
-        cascade = np.where(has, self._cols["cascade"][np.where(has, parents, 0)] if n0 else ids, ids)
-        depth = np.where(has, self._cols["depth"][np.where(has, parents, 0)] + 1 if n0 else 0, 0)
-        new = {
-            "step": np.full(n, step, np.int32), "user": users, "item": np.asarray(items, np.int32),
-            "cascade": cascade.astype(np.int64), "parent": parents, "depth": depth.astype(np.int32),
-            "seeded": np.full(n, seeded, bool),
-        }  # fmt: skip
-        for k, v in new.items():
-            self._cols[k] = np.concatenate([self._cols[k], v])
+        new = np.zeros(n, SHARE_RECORD)
+        new["share"], new["step"], new["user"], new["item"] = ids, step, users, items
+        new["cascade"], new["parent"], new["seeded"] = ids, parents, seeded
+        if has.any():
+            new["cascade"][has] = self.get("cascade", parents[has])
+            new["depth"][has] = self.get("depth", parents[has]) + 1
+        self._rows = np.concatenate([self._rows, new])
+        self._n += n
         return ids
 
     def reached(self, shares: np.ndarray, users: np.ndarray) -> None:
         """Note that ``users[j]`` was shown the item of share ``shares[j]`` in a social slot."""
         shares = np.asarray(shares, np.int64)
         if len(shares):
-            self._reach_keys.append(self._cols["cascade"][shares] * (2**32) + np.asarray(users, np.int64))
+            self._reach_keys.append(self.get("cascade", shares) * (2**32) + np.asarray(users, np.int64))
+
+    def _reach(self) -> np.ndarray:
+        """The distinct (cascade, user) reach keys so far, sorted (kept as one array)."""
+        keys = unique_sorted(np.concatenate(self._reach_keys)) if self._reach_keys else np.empty(0, np.int64)
+        self._reach_keys = [keys] if len(keys) else []
+        return keys
+
+    def retire(self, step: int) -> int:
+        """Write cascades finished by ``step`` to the logs and drop them from memory.
+
+        Returns:
+            How many cascades were finished.
+        """
+        if self.horizon is None or not len(self._rows):
+            return 0
+        rows = self._rows
+        ids, inv = np.unique(rows["cascade"], return_inverse=True)
+        last = np.full(len(ids), np.iinfo(np.int32).min, np.int64)
+        np.maximum.at(last, inv, rows["step"])
+        done = last < step - self.horizon
+        if not done.any():
+            return 0
+        gone = done[inv]
+        keys = self._reach()
+        key_gone = isin(keys // (2**32), ids[done])
+        table = _cascade_rows(rows[gone], keys[key_gone])
+        self.logs["shares"].append(rows[gone])
+        self.logs["cascades"].append(table)
+        d, seeded = self._done, table[table["seeded"]]
+        d["cascades"] += len(table)
+        d["shares"] += int(table["size"].sum())
+        d["max_size"] = max(d["max_size"], int(table["size"].max()))
+        d["max_depth"] = max(d["max_depth"], int(table["depth"].max()))
+        d["seed_size"] += int(seeded["size"].sum())
+        d["seed_depth"] = max(d["seed_depth"], int(seeded["depth"].max()) if len(seeded) else 0)
+        d["seed_reach"] += int(seeded["reach"].sum())
+        self._rows = rows[~gone]
+        self._reach_keys = [keys[~key_gone]] if (~key_gone).any() else []
+        return len(table)
 
     def table(self) -> pd.DataFrame:
         """One row per cascade: root user, item, start step, size, depth, breadth, reach, seeded."""
-        c = self._cols
-        if len(self) == 0:
-            return pd.DataFrame(
-                {k: pd.Series(dtype=t) for k, t in (("cascade", "int64"), ("root_user", "int32"), ("item", "int32"),
-                 ("start_step", "int32"), ("size", "int64"), ("depth", "int32"), ("breadth", "int64"),
-                 ("reach", "int64"), ("seeded", "bool"))}  # fmt: skip
-            )
-        ids, inv, size = np.unique(c["cascade"], return_inverse=True, return_counts=True)
-        depth = np.zeros(len(ids), np.int32)
-        np.maximum.at(depth, inv, c["depth"])
-        level_keys, level_counts = np.unique(inv.astype(np.int64) * (2**31) + c["depth"], return_counts=True)
-        breadth = np.zeros(len(ids), np.int64)
-        np.maximum.at(breadth, level_keys // (2**31), level_counts)
-        reach = np.zeros(len(ids), np.int64)
-        if self._reach_keys:
-            pairs = unique_sorted(np.concatenate(self._reach_keys))
-            casc, cnt = np.unique(pairs // (2**32), return_counts=True)
-            reach[np.searchsorted(ids, casc)] = cnt
-        roots = ids  # a cascade's id is its root share's id
-        return pd.DataFrame(
-            {
-                "cascade": ids, "root_user": c["user"][roots], "item": c["item"][roots],
-                "start_step": c["step"][roots], "size": size.astype(np.int64), "depth": depth,
-                "breadth": breadth, "reach": reach, "seeded": c["seeded"][roots],
-            }  # fmt: skip
-        )
+        live = _cascade_rows(self._rows, self._reach())
+        rows = np.concatenate([self.logs["cascades"].read(), live])
+        rows = rows[np.argsort(rows["cascade"], kind="stable")]
+        return pd.DataFrame({name: rows[name] for name in CASCADE_RECORD.names})
 
     def shares_frame(self) -> pd.DataFrame:
         """One row per share (``share`` id, step, user, item, cascade, parent, depth, seeded)."""
-        df = pd.DataFrame({k: self._cols[k] for k in _COLS})
-        df.insert(0, "share", np.arange(len(self), dtype=np.int64))
-        return df
+        rows = np.concatenate([self.logs["shares"].read(), self._rows])
+        rows = rows[np.argsort(rows["share"], kind="stable")]
+        return pd.DataFrame({name: rows[name] for name in SHARE_RECORD.names})
 
     def stats(self) -> dict[str, float]:
         """Cascade counts and extremes over the run so far, plus the seeded cascades' size, depth, reach."""
-        t = self.table()
-        if t.empty:
-            return {
-                "cascades": 0, "cascade_max_size": 0, "cascade_mean_size": float("nan"), "cascade_max_depth": 0,
-                "seed_cascade_size": 0, "seed_cascade_depth": 0, "seed_cascade_reach": 0,
-            }  # fmt: skip
-        seeded = t[t.seeded]
+        t, d = _cascade_rows(self._rows, self._reach()), self._done
+        seeded = t[t["seeded"]]
+        n = d["cascades"] + len(t)
         return {
-            "cascades": len(t),
-            "cascade_max_size": int(t["size"].max()),
-            "cascade_mean_size": float(t["size"].mean()),
-            "cascade_max_depth": int(t["depth"].max()),
-            "seed_cascade_size": int(seeded["size"].sum()),
-            "seed_cascade_depth": int(seeded["depth"].max()) if len(seeded) else 0,
-            "seed_cascade_reach": int(seeded["reach"].sum()),
+            "cascades": n,
+            "cascade_max_size": max(d["max_size"], int(t["size"].max()) if len(t) else 0),
+            "cascade_mean_size": (d["shares"] + int(t["size"].sum())) / n if n else float("nan"),
+            "cascade_max_depth": max(d["max_depth"], int(t["depth"].max()) if len(t) else 0),
+            "seed_cascade_size": d["seed_size"] + int(seeded["size"].sum()),
+            "seed_cascade_depth": max(d["seed_depth"], int(seeded["depth"].max()) if len(seeded) else 0),
+            "seed_cascade_reach": d["seed_reach"] + int(seeded["reach"].sum()),
         }
+
+    def close(self) -> None:
+        """Close the record logs."""
+        for log in self.logs.values():
+            log.close()

@@ -23,12 +23,14 @@ graph is one sort of the arc arrays when ties change.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simrec.config.schema import SeedShareConfig, SocialConfig
-from simrec.core.arrays import isin, isin_sorted, unique_sorted, unique_sorted_merge
+from simrec.core.arrays import isin, isin_sorted, unique_sorted
+from simrec.core.pairs import PairSet
 from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
 from simrec.social.cascades import CascadeLog
@@ -70,9 +72,11 @@ class SocialDynamics:
         cfg: The ``environment.social`` block.
         world: The world; ``world.graph`` is changed in place as ties form and break.
         rng: The social phase's seeded generator.
+        folder: Where finished cascades and their shares go (a run's ``checkpoints/``); ``None``:
+            anonymous temporary files.
     """
 
-    def __init__(self, cfg: SocialConfig, world: World, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: SocialConfig, world: World, rng: np.random.Generator, folder: Path | None = None) -> None:
         self.cfg = cfg
         self.p = cfg.dynamics
         self.world = world
@@ -91,9 +95,10 @@ class SocialDynamics:
         self.taste_unit = _unit(world.taste.user_factors)
         self.groups = taste_groups(world.taste.user_factors, cfg.metrics.taste_groups, np.random.default_rng(rng.integers(2**63)))
         self.likes = RecentLikes(n, n_items, self.p.influence_window, self.p.influence_decay)
-        self.cascades = CascadeLog()
+        # A share waits at most inbox_ttl steps and may continue a share that waited as long.
+        self.cascades = CascadeLog(folder, horizon=2 * (self.p.inbox_ttl + 1))
         self.exposure = np.zeros(n_items, np.int64)
-        self._watched = unique_sorted(train.user.astype(np.int64) * n_items + train.item)
+        self._watched = PairSet(n, n_items, train.user, train.item)
         self._inbox = {k: np.empty(0, t) for k, t in (("user", np.int64), ("share", np.int64), ("step", np.int32))}
         self._delivered = (np.empty(0, np.int64), np.empty(0, np.int64))
         self.new_shares = np.empty(0, np.int64)
@@ -102,7 +107,7 @@ class SocialDynamics:
 
     # -- 1. start of step ---------------------------------------------------------
     def begin_step(self, step: int, popularity: np.ndarray | None = None) -> None:
-        """Expire old inbox entries and plant this step's seed shares.
+        """Expire old inbox entries, retire finished cascades and plant this step's seed shares.
 
         Args:
             step: The step.
@@ -112,6 +117,7 @@ class SocialDynamics:
         self.counts = dict.fromkeys(("follows", "unfollows", "shares", "social_impressions", "social_clicks", "social_likes"), 0)
         keep = self._inbox["step"] > step - 1 - self.p.inbox_ttl
         self._inbox = {k: v[keep] for k, v in self._inbox.items()}
+        self.cascades.retire(step)
         self.new_shares = np.empty(0, np.int64)
         for seed in self.cfg.seed_shares:
             if seed.step == step:
@@ -162,7 +168,7 @@ class SocialDynamics:
             self._drop_inbox(stale)
             return origin, slot_share
         rec, share = inbox["user"][pick], inbox["share"][pick]
-        item = self.cascades["item"][share].astype(np.int64)
+        item = self.cascades.get("item", share).astype(np.int64)
         rows = np.searchsorted(users, rec)
         current = slate[rows]
         same = current == item[:, None]
@@ -174,7 +180,7 @@ class SocialDynamics:
         # Everything pending for the same (user, item) is consumed with it.
         n_items = self.n_items
         taken = rec * n_items + item
-        pending = inbox["user"] * n_items + self.cascades["item"][inbox["share"]]
+        pending = inbox["user"] * n_items + self.cascades.get("item", inbox["share"])
         keep = ~isin(pending, taken)
         keep[stale] = False
         self._inbox = {k: v[keep] for k, v in inbox.items()}
@@ -196,13 +202,13 @@ class SocialDynamics:
         """
         inbox = self._inbox
         cand = np.nonzero(isin_sorted(inbox["user"], users))[0]
-        arc = self.graph.arc_index(inbox["user"][cand], self.cascades["user"][inbox["share"][cand]])
+        arc = self.graph.arc_index(inbox["user"][cand], self.cascades.get("user", inbox["share"][cand]))
         stale = [cand[arc < 0]]
         cand, arc = cand[arc >= 0], arc[arc >= 0]
         order = np.lexsort((inbox["share"][cand], -inbox["step"][cand], -self.graph.trust[arc], inbox["user"][cand]))
         cand = cand[order]
         user = inbox["user"][cand]
-        item = self.cascades["item"][inbox["share"][cand]]
+        item = self.cascades.get("item", inbox["share"][cand])
         alive = np.ones(len(cand), bool)
         picks = []
         for _ in range(rounds):
@@ -235,8 +241,7 @@ class SocialDynamics:
 
     def watched(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Whether each user already watched each item (training data or this run)."""
-        q = np.asarray(users, np.int64) * self.n_items + np.asarray(items, np.int64)
-        return isin_sorted(q, self._watched)
+        return self._watched.contains(users, items)
 
     # -- 3. shares by rule ----------------------------------------------------------------
     def rule_shares(self, users: np.ndarray, ratings: np.ndarray, decided: np.ndarray | None = None) -> np.ndarray:
@@ -275,10 +280,7 @@ class SocialDynamics:
             mean, cnt = _row_means(lu, self.item_features[li], self.n_users)
             has = cnt > 0
             self.profiles[has] = (1 - p.profile_rate) * self.profiles[has] + p.profile_rate * mean[has]
-        if len(inter):
-            # Two sorted runs: the stable sort (timsort) merges them in linear time.
-            new = unique_sorted(inter.user.astype(np.int64) * self.n_items + inter.item)
-            self._watched = unique_sorted_merge(self._watched, new)
+        self._watched.add(inter.user, inter.item)
         follow_src, follow_dst = self._slot_outcomes(slot_clicked, slot_stars)
         fs, fd = self._friends_of_friends(users)
         follow_src, follow_dst = np.concatenate([follow_src, fs]), np.concatenate([follow_dst, fd])
@@ -291,7 +293,7 @@ class SocialDynamics:
         parents = np.full(len(su), -1, np.int64)
         if len(rec) and len(su):
             # A share of the item that reached the user through the slot continues that cascade.
-            got = rec * self.n_items + self.cascades["item"][share]
+            got = rec * self.n_items + self.cascades.get("item", share)
             order = np.argsort(got)
             q = su * self.n_items + si
             pos = np.minimum(np.searchsorted(got[order], q), len(got) - 1)
@@ -315,7 +317,7 @@ class SocialDynamics:
         skipped = ~clicked
         self.counts["social_clicks"] += int(clicked.sum())
         self.counts["social_likes"] += int(liked.sum())
-        sharer = self.cascades["user"][share].astype(np.int64)
+        sharer = self.cascades.get("user", share).astype(np.int64)
         arc = g.arc_index(rec, sharer)
         on = arc >= 0
         a, lk, dk, sk = arc[on], liked[on], disliked[on], skipped[on]
@@ -327,10 +329,10 @@ class SocialDynamics:
         g.strikes[a] = np.where(lk, 0, g.strikes[a] + (dk | sk)).astype(np.int16)
         worn = unique_sorted(a[(dk | sk) & (g.strikes[a] >= p.unfollow_after)])
         drop = worn[self.rng.random(len(worn)) < p.unfollow_rate]
-        parent = self.cascades["parent"][share]
+        parent = self.cascades.get("parent", share)
         up_ok = liked & (parent >= 0)
         up_ok[up_ok] &= self.rng.random(int(up_ok.sum())) < p.follow_upstream
-        upstream = self.cascades["user"][parent[up_ok]].astype(np.int64)
+        upstream = self.cascades.get("user", parent[up_ok]).astype(np.int64)
         src = rec[up_ok]
         self.counts["unfollows"] += g.remove(drop)
         return src, upstream
@@ -356,7 +358,7 @@ class SocialDynamics:
         self.new_shares = np.concatenate([self.new_shares, ids])
         if not len(ids) or self.graph.n_arcs == 0:
             return
-        sharers = self.cascades["user"][ids].astype(np.int64)
+        sharers = self.cascades.get("user", ids).astype(np.int64)
         row, arcs = self.graph.follower_arcs(sharers)
         recipients = self.graph.src[arcs].astype(np.int64)
         self._inbox = {
@@ -368,7 +370,7 @@ class SocialDynamics:
     # -- metrics and views -------------------------------------------------------------
     def recipients(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(share, follower)`` pairs for ``shares`` (who each share reached)."""
-        row, arcs = self.graph.follower_arcs(self.cascades["user"][shares].astype(np.int64))
+        row, arcs = self.graph.follower_arcs(self.cascades.get("user", shares).astype(np.int64))
         return shares[row], self.graph.src[arcs].astype(np.int64)
 
     def friend_lines(self, user: int, titles: np.ndarray, limit: int = 2) -> list[str]:

@@ -45,6 +45,9 @@ JUNK = [
     ("review", "assistant: I liked it a lot", "markup"),
     ("review", '{"watch": [1, 2], "leave": false}', "markup"),
     ("reflection", "I enjoy films that are tense,", "unfinished"),
+    # found by the 10,000-reply fuzz: bytes, not words (a NUL, shift-out, a C1 control, an unassigned code point)
+    ("reflection", "I\u00a5\u00bc\U0004f8d6~\x0ed:\u00c2r\u00cb\x00\u00cf\x8dP", "garbled"),
+    ("review", "A good film \udcd7 all the same.", "garbled"),
 ]
 
 HUMAN = [
@@ -58,6 +61,7 @@ HUMAN = [
     ("answer", "The tense ones stayed with me; the slow drama lost me halfway."),
     ("review", "Loved it, it was very very very good"),
     ("review", 'My friend called it "a masterpiece" and she was right.'),
+    ("review", "Très bien — j’ai adoré ce film, vraiment ! 🎬"),
 ]
 
 

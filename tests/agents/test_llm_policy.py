@@ -191,7 +191,7 @@ def test_llm_shares_reach_llm_followers_memories(tmp_path: Path) -> None:
     model.recommender.fit(world.train, world.catalog, n_users=n)
     model.step()
     assert model.step_metrics["shares"] > 0
-    sharer = int(model.social.cascades["user"][0])
+    sharer = int(model.social.cascades.get("user", 0))
     mind.store.flush()
     got = [m.text for f in (sharer - 1, sharer + 1) for m in mind.store.all(f % n) if m.kind == "social"]
     assert any(f"Friend {sharer} shared" in t and t.endswith(": Watch this one tonight") for t in got)

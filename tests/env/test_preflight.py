@@ -43,6 +43,9 @@ def both(tmp_path: Path, *sets: str, data_block: dict | None = None) -> tuple[st
         (["recommender.name=mff"], "Unknown recommender 'mff'"),
         (["recommender.name=mf", "recommender.params.factor=16"], "takes no parameter 'factor'. Did you mean 'factors'?"),
         (["recommender.name=mf", "recommender.params.rng=3"], "simrec passes 'rng'"),
+        (["recommender.name=mf", "recommender.params.factors=x"], "factors must be an integer"),  # the constructor's own check
+        (["recommender.name=mf", "recommender.params.factors=1000000000000"], "factors must be at most 4,096"),
+        (["recommender.name=item_knn", "recommender.params.shrink=inf"], "shrink must be a finite number"),
         (["policy.name=nowhere.module:Policy"], "Cannot import module 'nowhere.module'"),
         (["policy.name=collections:OrderedDict"], "not a subclass of simrec.agents.policies.base.BasePolicy"),
         (["policy.name=hybrid", "llm.backend=nope"], "nope"),

@@ -98,3 +98,23 @@ def test_directed_follow_graph_from_an_edge_list_file(tmp_path: Path) -> None:
     g = nx.read_graphml(result.run_dir / "graph" / "final.graphml")
     assert g.is_directed()
     assert result.metrics["shares"].sum() > 0 and result.metrics["social_impressions"].sum() > 0
+
+
+def test_finished_cascades_on_disk_change_no_table_or_metric(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Cascades retired to checkpoints/ (inbox_ttl 1: finished after 4 quiet steps) give the tables and
+    per-step cascade metrics of a run that keeps every share in memory."""
+    from simrec.social.cascades import CascadeLog
+
+    over = {**SOCIAL, "environment.social.dynamics.inbox_ttl": 1, "run.steps": 12, "recommender.name": "mf",
+            "recommender.params.factors": 4, "recommender.retrain_every": 3}  # fmt: skip
+    kept = run_scenario(small_scenario(tmp_path / "kept", **over))
+    retired_rows = (kept.run_dir / "checkpoints" / "cascades.bin").stat().st_size
+    assert retired_rows > 0  # cascades were finished and written out during the run
+    monkeypatch.setattr(CascadeLog, "retire", lambda self, step: 0)
+    memory = run_scenario(small_scenario(tmp_path / "memory", **over))
+    assert not (memory.run_dir / "checkpoints" / "cascades.bin").exists()
+    for name in ("shares.parquet", "cascades.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(kept.run_dir / name), pd.read_parquet(memory.run_dir / name))
+    cols = [c for c in kept.metrics.columns if c.startswith(("cascade", "shares", "seed_"))]
+    pd.testing.assert_frame_equal(kept.metrics[cols], memory.metrics[cols])
+    pd.testing.assert_frame_equal(read_events(kept.run_dir), read_events(memory.run_dir))

@@ -111,7 +111,7 @@ def test_watts_strogatz_sizes() -> None:
     ],
 )
 def test_too_few_users_is_a_config_error(over: dict[str, Any], key: str) -> None:
-    with pytest.raises(ConfigError, match=rf"social\.{key}.*\(5\)"):
+    with pytest.raises(ConfigError, match=rf"social\.{key}.*\(5, from environment.data\)"):
         _build(SocialConfig(**over), 0, n=5)
 
 

@@ -107,12 +107,12 @@ def set_training_params(
     Raises:
         ConfigError: naming ``owner`` and the bad parameter.
     """
-    from simrec.core.checks import check_int
+    from simrec.core.checks import MAX_BLOCK, MAX_FACTORS, MAX_SWEEPS, check_int
 
-    obj.factors = check_int(owner, "factors", factors, 1)  # type: ignore[attr-defined]
-    obj.epochs = check_int(owner, "epochs", epochs, 1)  # type: ignore[attr-defined]
-    obj.batch_size = check_int(owner, "batch_size", batch_size, 1)  # type: ignore[attr-defined]
+    obj.factors = check_int(owner, "factors", factors, 1, MAX_FACTORS)  # type: ignore[attr-defined]
+    obj.epochs = check_int(owner, "epochs", epochs, 1, MAX_SWEEPS)  # type: ignore[attr-defined]
+    obj.batch_size = check_int(owner, "batch_size", batch_size, 1, MAX_BLOCK)  # type: ignore[attr-defined]
     obj.lr = check_pos(owner, "lr", lr)  # type: ignore[attr-defined]
     obj.warm_start = check_bool(owner, "warm_start", warm_start)  # type: ignore[attr-defined]
-    obj.retrain_epochs = check_int(owner, "retrain_epochs", retrain_epochs, 1)  # type: ignore[attr-defined]
-    obj.threads = check_int(owner, "threads", threads, 0)  # type: ignore[attr-defined]
+    obj.retrain_epochs = check_int(owner, "retrain_epochs", retrain_epochs, 1, MAX_SWEEPS)  # type: ignore[attr-defined]
+    obj.threads = check_int(owner, "threads", threads, 0, 1024)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from simrec.core.checks import check_int, check_nonneg
+from simrec.core.checks import MAX_BLOCK, check_int, check_nonneg
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
 from simrec.recommenders.torch.common import (
@@ -76,12 +76,12 @@ class LightGCNRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1))
+        super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1, MAX_BLOCK))
         set_training_params(
             self, _NAME, factors=factors, epochs=epochs, batch_size=batch_size, lr=lr,
             warm_start=warm_start, retrain_epochs=retrain_epochs, threads=threads,
         )  # fmt: skip
-        self.layers = check_int(_NAME, "layers", layers, 0)
+        self.layers = check_int(_NAME, "layers", layers, 0, 64)
         self.reg = check_nonneg(_NAME, "reg", reg)
         self.init_std = check_pos(_NAME, "init_std", init_std)
         self._torch = import_torch(_NAME)

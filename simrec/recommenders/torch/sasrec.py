@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from simrec.core.checks import check_int, check_nonneg
+from simrec.core.checks import MAX_BLOCK, MAX_SWEEPS, check_int, check_nonneg
 from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
 from simrec.recommenders.base import BaseRecommender
@@ -90,21 +90,21 @@ class SASRecRecommender(BaseRecommender):
         rng: np.random.Generator | None = None,
         chunk_size: int = 2048,
     ) -> None:
-        super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1))
+        super().__init__(rng=rng, chunk_size=check_int(_NAME, "chunk_size", chunk_size, 1, MAX_BLOCK))
         set_training_params(
             self, _NAME, factors=factors, epochs=epochs, batch_size=batch_size, lr=lr,
             warm_start=warm_start, retrain_epochs=retrain_epochs, threads=threads,
         )  # fmt: skip
-        self.blocks = check_int(_NAME, "blocks", blocks, 1)
-        self.heads = check_int(_NAME, "heads", heads, 1)
+        self.blocks = check_int(_NAME, "blocks", blocks, 1, 64)
+        self.heads = check_int(_NAME, "heads", heads, 1, 256)
         if self.factors % self.heads:
             raise ConfigError(
                 f"{_NAME}: factors ({factors}) must be a multiple of heads ({heads})."
             )
         self.dropout = check_prob(_NAME, "dropout", dropout)
-        self.max_len = check_int(_NAME, "max_len", max_len, 2)
+        self.max_len = check_int(_NAME, "max_len", max_len, 2, MAX_SWEEPS)
         self.weight_decay = check_nonneg(_NAME, "weight_decay", weight_decay)
-        self.negatives = check_int(_NAME, "negatives", negatives, 0)
+        self.negatives = check_int(_NAME, "negatives", negatives, 0, MAX_SWEEPS)
         self._torch = import_torch(_NAME)
         self.model: Any = None
         self.last_epochs = 0  # epochs run by the latest fit (cold or warm)
