@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simrec.cli import running
-from simrec.cli.common import console, fail, load, out
+from simrec.cli.common import console, fail, load, load_or_fail, out
 from simrec.cli.running import say_adapter, with_progress
 from simrec.core.errors import SimrecError
 
@@ -64,11 +64,7 @@ def run(
         overrides.append(f"run.output_dir={out_dir}")
     if name is not None:
         overrides.append(f"run.name={name}")
-    try:
-        cfg = load(scenario, overrides)
-    except SimrecError as exc:
-        fail(exc)
-        return
+    cfg = load_or_fail(scenario, overrides)
     n_runs = max(1, len(cfg.variants))
     what = f"{cfg.run.steps} steps" + (f" × {n_runs} variants: {', '.join(cfg.variants)}" if cfg.variants else "")
     console.print(f"[bold]simrec[/] running [cyan]{cfg.name}[/] ({what})")
@@ -249,11 +245,7 @@ def tune(
     for key, value in (("steps", steps), ("budget_s", budget), ("users", users)):
         if value is not None:
             overrides.append(f"tune.{key}={value}")
-    try:
-        cfg = load(scenario, overrides)
-    except SimrecError as exc:
-        fail(exc)
-        return
+    cfg = load_or_fail(scenario, overrides)
     from simrec.tune.train import tune as run_tune
 
     t = cfg.tune
@@ -360,7 +352,7 @@ def augment(
     from simrec.augment.writers import SUMMARY_HEADER, summary_rows
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
-    params = {k.strip(): yaml.safeload(v) for k, _, v in (p.partition("=") for p in rec_param or [])} or None
+    params = {k.strip(): yaml.safe_load(v) for k, _, v in (p.partition("=") for p in rec_param or [])} or None
     try:
         cfg = load(scenario, overrides)
         console.print(f"[bold]simrec augment[/] {cfg.name}: {users} users, {seeds} seeds, {rec}")

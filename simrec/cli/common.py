@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -14,7 +15,8 @@ console = Console(stderr=True)
 out = Console()
 
 
-def fail(exc: SimrecError) -> None:
+def fail(exc: SimrecError) -> NoReturn:
+    """Print ``exc`` as the one-paragraph error every command gives, and exit with code 2."""
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
@@ -27,6 +29,14 @@ def load(scenario: Path, overrides: list[str]):  # noqa: ANN202 - ScenarioConfig
     if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
         cfg = load_scenario(scenario, env_overrides(scenario, overrides) + overrides)
     return cfg
+
+
+def load_or_fail(scenario: Path, overrides: list[str]):  # noqa: ANN202 - ScenarioConfig, imported lazily
+    """:func:`load`, or the command's clean error (exit 2) when the scenario is rejected."""
+    try:
+        return load(scenario, overrides)
+    except SimrecError as exc:
+        fail(exc)
 
 
 def env_overrides(cfg_path: Path | None, overrides: list[str]) -> list[str]:

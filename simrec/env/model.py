@@ -40,14 +40,13 @@ import numpy as np
 
 from simrec.agents.mind import IMPORTANCE
 from simrec.agents.policies.base import Policy
-from simrec.agents.untrusted import clean_untrusted
 from simrec.agents.state import UserState
+from simrec.agents.untrusted import clean_untrusted
 from simrec.agents.user import ItemAgent, UserAgent
 from simrec.config.schema import ScenarioConfig
 from simrec.core.rng import child_rng
 from simrec.data.types import Interactions
 from simrec.env.history import HISTORY_NAME, InteractionLog
-from simrec.io.records import RecordLog
 from simrec.env.phases import (
     PHASES,
     Arrivals,
@@ -61,6 +60,7 @@ from simrec.env.phases import (
 from simrec.env.record import page_events
 from simrec.env.session import PageOutcome, SessionEngine
 from simrec.io.events import EventBatch, EventSink
+from simrec.io.records import RecordLog
 from simrec.llm.base import BaseBackend
 from simrec.memory.base import MemoryRecord
 from simrec.recommenders.base import Recommender

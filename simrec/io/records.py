@@ -83,15 +83,19 @@ class RecordLog:
         """Every record appended so far, in order (a new array)."""
         if not self._rows:
             return np.empty(0, self.dtype)
+        if self._fh is None and self.path is None:
+            raise RuntimeError("an anonymous record log was read after close()")
+        out = np.empty(self._rows, self.dtype)
         if self._fh is None:  # closed: a run's file is still there
-            if self.path is None:
-                raise RuntimeError("an anonymous record log was read after close()")
-            with open(self.path, "rb") as fh:
-                return np.frombuffer(bytearray(fh.read(self._rows * self.dtype.itemsize)), self.dtype)
-        self._fh.seek(0)
-        data = self._fh.read(self._rows * self.dtype.itemsize)
-        self._fh.seek(0, os.SEEK_END)
-        return np.frombuffer(bytearray(data), self.dtype)
+            with open(self.path, "rb") as fh:  # type: ignore[arg-type]  # a path, checked above
+                got = fh.readinto(memoryview(out).cast("B"))
+        else:
+            self._fh.seek(0)
+            got = self._fh.readinto(memoryview(out).cast("B"))
+            self._fh.seek(0, os.SEEK_END)
+        if got != out.nbytes:
+            raise DataError(f"{self.path or 'a record log'} ended after {got} of {out.nbytes} bytes")
+        return out
 
     def sync(self) -> None:
         """Make what was appended durable (``fsync``), before a checkpoint records it."""

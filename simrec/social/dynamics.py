@@ -30,8 +30,8 @@ import numpy as np
 
 from simrec.config.schema import SeedShareConfig, SocialConfig
 from simrec.core.arrays import isin, isin_sorted, unique_sorted
-from simrec.core.pairs import PairSet
 from simrec.core.errors import ConfigError
+from simrec.core.pairs import PairSet
 from simrec.data.types import Interactions
 from simrec.social.cascades import CascadeLog
 from simrec.social.communities import detect_communities

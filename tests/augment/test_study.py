@@ -52,9 +52,12 @@ def test_augment_ml100k_slice_end_to_end(tmp_path: Path, ml100k_dir: Path) -> No
 def test_cli_augment_prints_the_lift_table(tmp_path: Path, ml100k_dir: Path) -> None:
     args = ["augment", str(ROOT / "scenarios" / "ml100k_compare.yaml"), "--seeds", "2", "--steps", "1",
             "--out", str(tmp_path), "--set", f"environment.data.path={ml100k_dir}",
-            "--set", "environment.data.max_users=100", "--set", "environment.data.split.max_train=5"]  # fmt: skip
+            "--set", "environment.data.max_users=100", "--set", "environment.data.split.max_train=5",
+            "--rec-param", "factors=8", "--rec-param", "iterations=3"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "lift" in result.output and "cold" in result.output
+    manifest = json.loads((tmp_path / "ml100k_compare-augment" / "manifest.json").read_text())
+    assert manifest["options"]["rec_params"] == {"factors": 8, "iterations": 3}  # --rec-param values parsed as YAML
     md = (tmp_path / "ml100k_compare-augment" / "lift.md").read_text()
     assert "recall@10" in md and "lift vs control" in md and "lift vs top-popular" in md
