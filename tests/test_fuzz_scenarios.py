@@ -52,6 +52,8 @@ def _check(mutation: Mutation, tmp: Path) -> str:
 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    default_runs = Path("runs")  # where a scenario whose run.output_dir was removed writes (the test's cwd)
+    before = sorted(default_runs.iterdir()) if default_runs.is_dir() else []
     v_code, v_out, r_code, r_out = outcome(mutation, tmp)
     where = f"{mutation.kind} at {mutation.path!r}"
     for out in (v_out, r_out):
@@ -65,14 +67,18 @@ def _check(mutation: Mutation, tmp: Path) -> str:
     assert message.startswith("error:"), f"{where}: {message[:300]}"
     assert message == " ".join(r_out.split()).split(" simrec running ")[-1] or "error:" in r_out
     assert not (tmp / "runs").exists() or not any((tmp / "runs").iterdir()), f"{where}: run wrote {list((tmp / 'runs').iterdir())}"
+    after = sorted(default_runs.iterdir()) if default_runs.is_dir() else []
+    assert after == before, f"{where}: run wrote {sorted(set(after) - set(before))}"
     names = [p for p in re.split(r"[.]", mutation.path) if p and not p.isdigit()]
     assert mutation.kind in ("removed_key", "file") or any(n in message for n in names[-2:]), f"{where}: {message[:400]}"
     return "rejected"
 
 
 @pytest.mark.parametrize("base", ["choice", "social_mf"])
-def test_fuzzed_scenarios_are_accepted_or_rejected_alike(tmp_path: Path, base: str) -> None:
+def test_fuzzed_scenarios_are_accepted_or_rejected_alike(tmp_path: Path, base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = base_scenarios(tmp_path)[base]
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # runs whose output_dir was fuzzed away land here, not in the checkout
     seen: dict[str, int] = {}
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
