@@ -10,8 +10,11 @@ eligible user, uniform and popularity-matched negatives, all four ratios):
 4. LLM-driven rows (``--llm-rows N``): the same N users in ``llm`` mode and in ``hybrid``
    mode with every user LLM-driven, on the untuned embedded model and, when
    ``simrec tune`` made an adapter for the scenario, the tuned one; 1:1 and 1:9 with
-   uniform negatives, next to choice mode on those users (texts off: the protocol
-   scores decisions, and the rows time decisions, not prose);
+   uniform negatives (``--llm-negatives`` adds popularity-matched ones), next to choice mode on those users (texts off: the protocol
+   scores decisions, and the rows time decisions, not prose); ``llm`` mode once per
+   ``--llm-temperatures`` value (``policy.llm.watch_temperature``: 1 draws watches from
+   the model's probabilities, 0 answers greedily). The rows of one model share a replay
+   cache, so only the first row of a model is timed cold;
 5. how 1:1 accuracy moves with ``choice_noise`` (the one parameter calibration
    cannot fit from choices; it takes it from users' own rating inconsistency);
 6. the error / star-distribution trade-off of the star cut-points: cut-points
@@ -21,7 +24,8 @@ Targets (issue 7): 1:1 accuracy >= 0.80, held-out RMSE <= 0.95, JS <= 0.05 in
 choice and hybrid modes.
 
 Usage: python benchmarks/fidelity_ml100k.py [--data ../shared/data/ml-100k] [--llm-users 10]
-       [--llm-rows 200] [--only-llm-rows] [--llm-models untuned tuned] [--set k=v ...]
+       [--llm-rows 200] [--only-llm-rows] [--llm-models untuned tuned] [--llm-temperatures 1 0]
+       [--set k=v ...]
 """
 
 from __future__ import annotations
@@ -64,12 +68,11 @@ def _show(title: str, fid, seconds: float, hide: list[str]) -> None:
 
 
 def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1", "1:9"), modes=("llm", "hybrid"),
-             models=("untuned", "tuned")) -> None:  # noqa: ANN001
+             models=("untuned", "tuned"), temperatures=(1.0,), negs=("uniform",)) -> None:  # noqa: ANN001
     from simrec.io.adapters import resolve_llm
 
     quiet = ["policy.llm.reason_rate=0", "policy.llm.review_rate=0", "agents.memory.reflect_every=0",
              "policy.llm.llm_share=1.0"]  # fmt: skip
-    negs = ("uniform",)
     start = time.perf_counter()
     fid = measure_fidelity(cfg, modes=("choice",), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
                            folder=_mkdir(tmp / "rows-choice"), world=world)  # fmt: skip
@@ -77,12 +80,16 @@ def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1",
     tuned = resolve_llm(cfg).adapter
     runs = [("untuned", "none")] + ([("tuned", tuned)] if tuned != "none" else [])
     for name, adapter in [(n, a) for n, a in runs if n in models]:
-        c = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml", [*over, f"llm.adapter={adapter}", *quiet])
-        for mode in modes:
+        shared = [f"llm.adapter={adapter}", f"llm.cache.path={tmp / f'cache-{name}.sqlite'}", *quiet]
+        rows = [(m, t) for m in modes for t in (temperatures if m == "llm" else (1.0,))]
+        for mode, temp in rows:
+            c = load_scenario(ROOT / "scenarios" / "ml100k_fidelity.yaml",
+                              [*over, *shared, f"policy.llm.watch_temperature={temp}"])  # fmt: skip
             start = time.perf_counter()
             fid = measure_fidelity(c, modes=(mode,), ratios=ratios, negatives=negs, users=users, simulate_steps=0,
-                                   folder=_mkdir(tmp / f"rows-{name}-{mode}"), world=world)  # fmt: skip
-            _show(f"{mode} mode, {name} SmolLM2-135M ({adapter}), {users} users", fid, time.perf_counter() - start,
+                                   folder=_mkdir(tmp / f"rows-{name}-{mode}-{temp:g}"), world=world)  # fmt: skip
+            label = f"{mode} mode" + (f" (watch_temperature {temp:g})" if mode == "llm" else "")
+            _show(f"{label}, {name} SmolLM2-135M ({adapter}), {users} users", fid, time.perf_counter() - start,
                   ["skipped"])  # fmt: skip
     if tuned != "none":
         from simrec.io.adapters import read_meta
@@ -91,7 +98,8 @@ def _llm_rows(cfg, world, tmp: Path, users: int, over: list[str], ratios=("1:1",
         if meta:
             r = meta["result"]
             print(f"tuning: {r['steps_done']} steps, {r['train_seconds']:.0f} s training, {r['seconds']:.0f} s in all "
-                  f"on {r['threads']} threads ({r['precision']}); validation AUC {r['valid_auc']}")  # fmt: skip
+                  f"on {r['threads']} threads ({r['precision']}); validation AUC {r['valid_auc']}; "
+                  f"watch accuracy {r.get('valid_watch_accuracy')}")  # fmt: skip
 
 
 def _noise_sweep(cfg, world) -> None:
@@ -133,6 +141,10 @@ def main() -> None:
     ap.add_argument("--llm-ratios", nargs="*", default=["1:1", "1:9"], help="ratios of the LLM-driven rows")
     ap.add_argument("--llm-modes", nargs="*", default=["llm", "hybrid"], help="modes of the LLM-driven rows")
     ap.add_argument("--llm-models", nargs="*", default=["untuned", "tuned"], help="models of the LLM-driven rows")
+    ap.add_argument("--llm-temperatures", nargs="*", type=float, default=[1.0, 0.0],
+                    help="policy.llm.watch_temperature of the llm-mode rows")
+    ap.add_argument("--llm-negatives", nargs="*", default=["uniform"], choices=["uniform", "popularity"],
+                    help="negatives of the LLM-driven rows' lists")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides")
     args = ap.parse_args()
     pd.set_option("display.width", 220)
@@ -145,7 +157,7 @@ def main() -> None:
               + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in world.calibration.params.items()))  # fmt: skip
         if args.only_llm_rows:
             _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes),
-                      tuple(args.llm_models))
+                      tuple(args.llm_models), tuple(args.llm_temperatures), tuple(args.llm_negatives))
             return
         base = load_scenario(ROOT / "scenarios" / "ml100k_compare.yaml", over)
         start = time.perf_counter()
@@ -161,7 +173,7 @@ def main() -> None:
                   time.perf_counter() - start, ["skipped"])  # fmt: skip
         if args.llm_rows:
             _llm_rows(cfg, world, Path(tmp), args.llm_rows, over, tuple(args.llm_ratios), tuple(args.llm_modes),
-                      tuple(args.llm_models))
+                      tuple(args.llm_models), tuple(args.llm_temperatures), tuple(args.llm_negatives))
         _noise_sweep(cfg, world)
         _cut_frontier(world)
 

@@ -90,7 +90,7 @@ def interview(run_dir: Path, user_id: str, question: str, k: int = 5) -> Answer:
 
             p = ScoredPrompts(load_template("scored", cfg.policy.llm.prompt_version), 80)
             request = p.text_request(p.system(persona.text, memories[:3]), p.question("interview", asked=question),
-                                     user, -1, 0, "interview")  # fmt: skip
+                                     user, -1, 0, "interview", sentences=2)  # fmt: skip
         else:
             request = LLMRequest(render_interview(persona, memories, question), agent=user, purpose="interview",
                                  max_tokens=160)  # fmt: skip

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 from simrec.agents.prompts import PromptTemplate, clean_untrusted, quote_untrusted
 from simrec.core.errors import ConfigError
+from simrec.llm.sentences import first_sentences
 from simrec.llm.types import LLMRequest, Message
+
+__all__ = ["QUESTIONS", "STARS", "YES_NO", "ScoredPrompts", "first_sentences"]
 
 YES_NO = ("yes", "no")
 STARS = ("1", "2", "3", "4", "5")
@@ -80,26 +83,12 @@ class ScoredPrompts:
             seed=seed, choices=choices, max_tokens=1, temperature=0.0,
         )  # fmt: skip
 
-    def text_request(self, system: Message, question: str, agent: int, step: int, seed: int, purpose: str) -> LLMRequest:
-        """A short generated text."""
+    def text_request(
+        self, system: Message, question: str, agent: int, step: int, seed: int, purpose: str,
+        sentences: int = 1, max_tokens: int | None = None,
+    ) -> LLMRequest:  # fmt: skip
+        """A short generated text of at most ``sentences`` sentences (generation may stop there)."""
         return LLMRequest(
             self.messages(system, question), agent=agent, step=step, purpose=purpose, seed=seed,
-            max_tokens=self.text_tokens,
+            max_tokens=max_tokens or self.text_tokens, sentences=sentences,
         )  # fmt: skip
-
-
-def first_sentences(text: str | None, limit: int = 2) -> str:
-    """At most ``limit`` sentences of a generated text (what a token cap cut after them is dropped)."""
-    raw = " ".join((text or "").split()).strip().strip('"').strip()
-    out, start = [], 0
-    for i, ch in enumerate(raw):
-        if ch in ".!?" and (i + 1 == len(raw) or raw[i + 1] == " "):
-            out.append(raw[start : i + 1].strip())
-            start = i + 1
-            if len(out) == limit:
-                break
-    if not out:
-        return raw
-    return " ".join(out)
-
-

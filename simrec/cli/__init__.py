@@ -269,6 +269,13 @@ def tune(
         f"({result.seconds:.0f} s in all, {result.threads} threads)"
         + (" [yellow]cut by the time budget[/]" if result.cut_by_budget else "")
     )
+    acc = result.valid_watch_accuracy
+    if result.best_step in acc and 0 in acc:
+        a0, a1 = acc[0], acc[result.best_step]
+        out.print(
+            f"validation watch accuracy: drawn from σ(ℓ) {a0['drawn']:.3f} → {a1['drawn']:.3f}, "
+            f"greedy {a0['greedy']:.3f} → {a1['greedy']:.3f} (policy.llm.watch_temperature 1 / 0)"
+        )
     out.print(f"adapter: {result.folder / 'adapter.gguf'} (runs of this scenario use it: llm.adapter: auto)")
 
 

@@ -240,6 +240,11 @@ class LLMPolicyParams(Strict):
         description="hybrid, scored: weight of the LLM's centred log-odds on the choice prior; auto: the weight "
         "simrec tune chose on validation examples for the model in use (tuned or not), 1 when no tuning ran",
     )
+    watch_temperature: float = Field(
+        1.0, ge=0, le=100,
+        description="llm mode, scored: watches are drawn from σ(log-odds / T); 1 takes the model's own "
+        "probabilities, 0 watches when yes is the likelier answer (as a model replying greedily would)",
+    )
     stars: Literal["auto", "llm", "choice"] = Field(
         "auto", description="scored: who gives stars (auto: the LLM in llm mode, the choice model in hybrid)"
     )

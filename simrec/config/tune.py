@@ -13,14 +13,20 @@ class TuneConfig(Strict):
     """A LoRA fine-tune (TALLRec style) of the embedded model on the training split.
 
     Examples are "persona + item → would you watch it? yes/no" (a user's training
-    items against sampled unseen ones, half by popularity, half uniformly) and
+    items against sampled unseen ones, drawn as ``negatives`` says) and
     "→ how many stars?" for the rated ones. A share of each user's examples is held
-    back as validation: the adapter kept is the checkpoint with the best validation
-    AUC, and the held-out split of the data is never read.
+    back as validation, its negatives drawn uniformly from the user's unseen items
+    (as fidelity's default lists draw them): the adapter kept is the checkpoint with
+    the best validation AUC, and the held-out split of the data is never read.
     """
 
     users: int = Field(300, ge=2, description="users sampled from the training split")
     per_user: int = Field(6, ge=1, description="positive items per user (each gets one negative)")
+    negatives: Literal["uniform", "popularity", "mixed"] = Field(
+        "uniform",
+        description="how training negatives are drawn from a user's unseen items: uniformly (as a catalogue "
+        "offers them), by popularity (so popularity alone cannot tell them apart) or half of each",
+    )
     stars: bool = Field(True, description="also teach the 1-5 stars question")
     valid_share: float = Field(0.2, gt=0, lt=1, description="share of each user's examples held back for validation")
     valid_examples: int = Field(200, ge=10, description="validation examples scored at each checkpoint (at most)")

@@ -74,12 +74,12 @@ def adapter_key(cfg: ScenarioConfig) -> str:
     h.update(json.dumps(payload, sort_keys=True, default=str).encode())
     for path in _paths(cfg.environment.data.model_dump()):
         _file_digest(Path(path).expanduser(), h)
-    h.update(json.dumps(tuned_wording(), sort_keys=True).encode())
+    h.update(json.dumps(tuned_wording(cfg.policy.llm.prompt_version), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
-def tuned_wording() -> dict[str, Any]:
-    """The parts of the latest ``scored`` prompt template that tuning's examples are made of.
+def tuned_wording(version: int | None = None) -> dict[str, Any]:
+    """The parts of the ``scored`` prompt template (``version``, default the latest) that tuning's examples are made of.
 
     The system and user messages, the watch and stars questions and the length limits:
     the wording the adapter learns to answer. The template's other questions (reasons,
@@ -92,7 +92,9 @@ def tuned_wording() -> dict[str, Any]:
             files[int(m.group(1))] = path
     if not files:
         raise ConfigError("the scored prompt template is missing from simrec's resources")
-    raw = yaml.safe_load(files[max(files)].read_text(encoding="utf-8"))
+    if version is not None and version not in files:
+        raise ConfigError(f"no scored prompt template version {version} (have {sorted(files)})")
+    raw = yaml.safe_load(files[max(files) if version is None else version].read_text(encoding="utf-8"))
     return {k: raw.get(k) for k in TUNED_FIELDS}
 
 

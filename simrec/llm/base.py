@@ -76,6 +76,7 @@ class Call:
     top_p: float
     seed: int
     choices: tuple[str, ...] | None = None
+    sentences: int | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class BaseBackend:
             top_p=s.top_p,
             seed=s.seed if req.seed is None else req.seed,
             choices=req.choices,
+            sentences=req.sentences,
         )
 
     def _key(self, call: Call) -> str:
@@ -264,6 +266,8 @@ class BaseBackend:
         }
         if call.choices is not None:  # only then: keys of generating calls stay as they were
             payload["choices"] = list(call.choices)
+        if call.sentences is not None:  # a backend may stop at them: the reply is then shorter
+            payload["sentences"] = call.sentences
         return cache_key(payload)
 
     def cache_model(self) -> str:

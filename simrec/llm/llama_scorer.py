@@ -175,7 +175,7 @@ class BatchScorer:
     # -- short texts -------------------------------------------------------------------
     def generate(
         self, prefix: tuple[int, ...], rest: tuple[int, ...], max_tokens: int, temperature: float,
-        top_p: float, seed: int,
+        top_p: float, seed: int, sentences: int | None = None,
     ) -> tuple[list[int], int]:  # fmt: skip
         """A reply to ``prefix + rest`` of at most ``max_tokens`` tokens, and the prompt tokens evaluated.
 
@@ -183,8 +183,12 @@ class BatchScorer:
         it), so only ``rest`` is evaluated. Tokens are drawn as llama.cpp's default
         sampler chain draws them (top-k 40, top-p, min-p 0.05, temperature) from a
         generator seeded with ``seed``; temperature 0 takes the most likely token.
-        Stops at an end-of-generation token.
+        Stops at an end-of-generation token, and, with ``sentences``, once that many
+        sentences have ended (:func:`simrec.llm.sentences.has_sentences`): the tokens up
+        to there are the ones a longer generation would start with.
         """
+        from simrec.llm.sentences import has_sentences
+
         seq = self._slot(prefix, len(rest) + max_tokens)
         n = len(prefix)
         scratch = self.slots
@@ -207,6 +211,8 @@ class BatchScorer:
                     break
                 out.append(tok)
                 if len(out) == max_tokens:
+                    break
+                if sentences and has_sentences(self.llm.detokenize(out).decode("utf-8", "replace"), sentences):
                     break
                 self._decode([(tok, pos, scratch, True)])
                 pos += 1

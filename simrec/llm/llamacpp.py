@@ -235,7 +235,8 @@ class LlamaCppBackend(BaseBackend):
             scorer = model.scorer()
             try:
                 toks, evaluated = scorer.generate(
-                    tuple(prefix), tuple(rest), call.max_tokens, call.temperature, call.top_p, call.seed
+                    tuple(prefix), tuple(rest), call.max_tokens, call.temperature, call.top_p, call.seed,
+                    sentences=call.sentences,
                 )
             except PermanentLLMError:
                 model.reset_scorer()

@@ -42,6 +42,9 @@ class LLMRequest:
         choices: Score instead of generate: the reply is the model's log-probability of
             each choice as the first word of its answer (``LLMResponse.scores``), e.g.
             ``("yes", "no")``. Only backends with ``can_score`` answer these.
+        sentences: A free text of at most this many sentences is wanted: a backend may
+            stop generating once they have ended (see :mod:`simrec.llm.sentences`); the
+            caller cuts the text to them either way. ``None``: no such limit.
     """
 
     messages: tuple[Message, ...]
@@ -53,6 +56,7 @@ class LLMRequest:
     temperature: float | None = None
     seed: int | None = None
     choices: tuple[str, ...] | None = None
+    sentences: int | None = None
 
     @classmethod
     def chat(cls, system: str, user: str, **kwargs: Any) -> LLMRequest:

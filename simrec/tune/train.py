@@ -40,6 +40,8 @@ class TuneResult:
         best_step: The step of the checkpoint kept (0: none beat the untuned model).
         valid_auc: Validation AUC of the watch question at each checkpoint, ``{step: auc}``.
         valid_stars_mae: Validation mean absolute error of the expected stars, ``{step: mae}``.
+        valid_watch_accuracy: Validation accuracy of the watch answers at each checkpoint,
+            ``{step: {"drawn": expected accuracy of watches drawn from σ(ℓ), "greedy": of ℓ > 0}}``.
         seconds: Wall-clock time of the whole run.
         train_seconds: Time spent in optimizer steps.
         cut_by_budget: Training stopped at the time budget before ``steps``.
@@ -53,6 +55,7 @@ class TuneResult:
     best_step: int = 0
     valid_auc: dict[int, float] = field(default_factory=dict)
     valid_stars_mae: dict[int, float] = field(default_factory=dict)
+    valid_watch_accuracy: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     train_seconds: float = 0.0
     cut_by_budget: bool = False
@@ -169,7 +172,7 @@ def tune(
     out = Path(folder) if folder is not None else adapter_dir(cfg)
 
     world = build_world(cfg)
-    examples = build_examples(world, t, rng)
+    examples = build_examples(world, t, rng, cfg.policy.llm.prompt_version)
     train = [e for e in examples if not e.valid]
     valid = [e for e in examples if e.valid][: t.valid_examples]
     if not train or not any(e.kind == "watch" for e in valid):
@@ -217,6 +220,12 @@ def tune(
                 scores += (lp[:, 0] - lp[:, 1]).tolist()
             y = [1 if e.label == 0 else 0 for e in watch]
             auc = float(roc_auc_score(y, scores)) if len(set(y)) == 2 else float("nan")
+            lo, yy = np.asarray(scores, np.float64), np.asarray(y, np.float64)
+            p = 1.0 / (1.0 + np.exp(-lo))
+            result.valid_watch_accuracy[step] = {
+                "drawn": round(float(np.mean(yy * p + (1 - yy) * (1 - p))), 4),
+                "greedy": round(float(np.mean((lo > 0) == (yy > 0))), 4),
+            }
             stars = [e for e in valid if e.kind == "stars"]
             errs = []
             for i in range(0, len(stars), 16):

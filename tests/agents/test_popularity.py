@@ -36,6 +36,11 @@ def test_an_item_nobody_watched_is_little_known_and_catching_on_moves_it_up() ->
 
 
 def test_the_watch_question_names_the_band_or_drops_the_clause() -> None:
+    v3 = ScoredPrompts(load_template("scored", 3))  # v3: the question ends at its question mark
+    assert v3.question("watch", "Heat", "Action, Crime", popularity="popular") == (
+        'Would you watch "Heat" (Action, Crime; popular)?'
+    )
+    assert v3.question("watch", "Heat", "Action, Crime") == 'Would you watch "Heat" (Action, Crime)?'
     v2 = ScoredPrompts(load_template("scored", 2))
     assert v2.question("watch", "Heat", "Action, Crime", popularity="popular") == (
         'Would you watch "Heat" (Action, Crime; popular)? Answer yes or no.'

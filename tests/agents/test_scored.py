@@ -9,7 +9,7 @@ import pytest
 
 from simrec.agents.mind import Mind, build_store
 from simrec.agents.policies.base import DECISION_SOURCES, PageBatch, build_policy
-from simrec.agents.policies.scored import combine, first_sentences
+from simrec.agents.policies.scored import combine, first_sentences, own_probability
 from simrec.config.schema import MemoryConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
@@ -32,6 +32,34 @@ def test_combine_weight_zero_is_the_prior_and_a_uniform_shift_changes_nothing() 
     # the item the LLM likes best gains, the one it likes least loses
     assert p[0] > prior[0] and p[1] < prior[1]
     assert np.all(combine(prior, odds, 3.0)[[0]] > p[[0]])
+
+
+def test_watch_temperature_sharpens_the_models_probabilities_and_zero_is_greedy() -> None:
+    odds = np.array([2.0, -1.0, 0.0, 0.3])
+    assert np.allclose(own_probability(odds, 1.0), 1 / (1 + np.exp(-odds)))
+    half = own_probability(odds, 0.5)
+    assert np.allclose(half, 1 / (1 + np.exp(-2 * odds)))
+    assert half[0] > own_probability(odds, 1.0)[0] and half[1] < own_probability(odds, 1.0)[1]
+    assert own_probability(odds, 0.0).tolist() == [1.0, 0.0, 0.5, 1.0]
+
+
+def _mild(call):  # noqa: ANN001, ANN202
+    """Mildly for Action (p(yes) 0.6), mildly against the rest (0.4); four stars."""
+    if call.choices == ("yes", "no"):
+        return [0.6, 0.4] if "Action" in call.messages[-1]["content"] else [0.4, 0.6]
+    return [1e-7, 1e-7, 1e-7, 1.0, 1e-7]
+
+
+def test_llm_mode_draws_from_the_tempered_probabilities(tmp_path: Path) -> None:
+    users = np.arange(10)
+    shares = {}
+    for t in (1.0, 0.0):
+        world, _, policy = _policy(tmp_path / str(t), "llm", scorer=_mild, **{"policy.llm.watch_temperature": t})
+        clicks = policy.decide(_page(world, users)).clicks
+        shares[t] = clicks[:, :2].mean(), clicks[:, 2:].mean()
+    # drawn at 0.6 / 0.4: some of each; greedy: every Action item, nothing else
+    assert 0.2 < shares[1.0][0] < 1.0 and 0.0 < shares[1.0][1] < 0.8
+    assert shares[0.0] == (1.0, 0.0)
 
 
 def test_first_sentences_cut_what_the_token_cap_left_dangling() -> None:

@@ -166,3 +166,20 @@ def test_sampling_follows_llama_cpp_s_default_chain() -> None:
     assert draws == {0, 1}  # min-p drops what is under 5% of the top token's probability
     assert _sample(logits, 1.0, 0.95, np.random.default_rng(7)) == _sample(logits, 1.0, 0.95, np.random.default_rng(7))
     assert {_sample(logits, 1.0, 0.95, np.random.default_rng(s), top_k=1) for s in range(50)} == {0}
+
+
+def test_a_text_stopped_at_its_sentences_keeps_what_cutting_the_full_text_keeps(backend: LlamaCppBackend) -> None:
+    from simrec.llm.sentences import first_sentences
+
+    asked = ["Describe your favourite movie in a few sentences.", "Tell me about a film you hated, and why."]
+    stopped_short = 0
+    for seed in range(6):
+        for q in asked:
+            for limit in (1, 2):
+                full = backend.generate([LLMRequest.chat(SYSTEM, q, max_tokens=60, seed=seed)])[0]
+                cut = backend.generate([LLMRequest.chat(SYSTEM, q, max_tokens=60, seed=seed, sentences=limit)])[0]
+                assert full.status == cut.status == "ok"
+                assert first_sentences(cut.text, limit) == first_sentences(full.text, limit)
+                assert full.text.startswith(cut.text)
+                stopped_short += cut.completion_tokens < full.completion_tokens
+    assert stopped_short >= 6  # the rule does stop generation early, not only in theory

@@ -39,6 +39,7 @@ from simrec.agents.policies.scored import (
     _WATCH,
     combine,
     draw_stars,
+    own_probability,
     stream,
     yes_log_odds,
 )
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
     from simrec.world.build import World
 
 SRC = {name: np.int8(i) for i, name in enumerate(DECISION_SOURCES)}
+#: Sentences kept of each kind of scored-protocol text (generation stops there on the embedded backend).
+_SENTENCES = {"reason": 1, "review": 2, "share": 1}
 
 
 def describe_mood(satisfaction: float, fatigue: float) -> str:
@@ -300,7 +303,7 @@ class LLMPolicy(BasePolicy):
             u = int(batch.users[r])
             seed = mixed_seed(self._seed_base, u, batch.step, max(batch.page, 0), offset, c)
             if choices is None:
-                reqs.append(self.scored.text_request(systems[r], q, u, batch.step, seed, kind))
+                reqs.append(self.scored.text_request(systems[r], q, u, batch.step, seed, kind, _SENTENCES.get(kind, 1)))
             else:
                 reqs.append(self.scored.score_request(systems[r], q, choices, u, batch.step, seed, kind))
         return self.llm.generate(reqs) if reqs else []
@@ -323,7 +326,7 @@ class LLMPolicy(BasePolicy):
                 source[r] = SRC["fallback"]
                 self.stats["llm_fallbacks"] += 1
                 continue
-            pw = combine(prior[r], odds[j], self.llm_weight) if self.show_prior else expit(odds[j])
+            pw = combine(prior[r], odds[j], self.llm_weight) if self.show_prior else own_probability(odds[j], p.watch_temperature)
             u = int(batch.users[r])
             watched = stream(self._seed_base, u, batch.step, batch.page, _WATCH).random(k) < pw
             own = self.choice.rate(batch.users[r : r + 1], batch.items[r : r + 1], np.ones((1, k), bool))[0]
@@ -369,7 +372,7 @@ class LLMPolicy(BasePolicy):
         for (r, c, kind, q), resp in zip(asks, self._ask(batch, systems, asks, _TEXT, None), strict=True):
             if not resp.ok:
                 continue
-            text = first_sentences(resp.text, 1 if kind != "review" else 2)
+            text = first_sentences(resp.text, _SENTENCES.get(kind, 1))
             prompt = [systems[r].content, q]
             if not self.mind.guard.check(text, kind, prompt, cut_off=resp.completion_tokens >= self.scored.text_tokens):
                 continue

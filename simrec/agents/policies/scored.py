@@ -7,7 +7,10 @@ For each LLM-driven user on a page:
    log-odds ``ℓ``; nothing is generated. Every question of the page shares one
    prefix (instructions, persona, recent memories), which the embedded backend
    evaluates once.
-2. **Combine.** ``llm`` mode watches with the model's own probability ``σ(ℓ)``.
+2. **Combine.** ``llm`` mode watches with the model's own probability ``σ(ℓ / T)``,
+   ``T`` being ``policy.llm.watch_temperature``: 1 (the default) draws from the
+   model's probabilities as they are, smaller values sharpen them, 0 answers as a
+   model writing its reply greedily would (watch when *yes* is the likelier word).
    ``hybrid`` mode combines it with the choice model's prior ``π`` as a product
    of experts centred on the page: ``p = σ(logit π + w · (ℓ − mean ℓ))``, where
    ``w`` is ``policy.llm.llm_weight``. The choice model sets how much of a page is
@@ -39,7 +42,10 @@ from simrec.agents.questions import STARS, YES_NO, ScoredPrompts, first_sentence
 from simrec.core.rng import mixed_seed
 from simrec.llm.types import LLMResponse
 
-__all__ = ["STARS", "YES_NO", "ScoredPrompts", "combine", "draw_stars", "first_sentences", "stream", "yes_log_odds"]
+__all__ = [
+    "STARS", "YES_NO", "ScoredPrompts", "combine", "draw_stars", "first_sentences", "own_probability", "stream",
+    "yes_log_odds",
+]  # fmt: skip
 
 # Offsets that keep the streams of one (user, step, page) apart.
 _WATCH, _STARS, _SHARE, _TEXT = 1, 2, 3, 4
@@ -67,6 +73,19 @@ def combine(prior: np.ndarray, log_odds: np.ndarray, weight: float) -> np.ndarra
     base = logit(np.clip(prior.astype(np.float64), eps, 1 - eps))
     centred = log_odds - log_odds.mean()
     return expit(base + weight * centred)
+
+
+def own_probability(log_odds: np.ndarray, temperature: float) -> np.ndarray:
+    """``llm``-mode watch probabilities ``σ(ℓ / T)``; at ``T = 0``, 1 where ``ℓ > 0``, 0 where ``ℓ < 0``, ½ at 0.
+
+    Args:
+        log_odds: The model's yes-vs-no log-odds.
+        temperature: ``policy.llm.watch_temperature`` (≥ 0).
+    """
+    lo = np.asarray(log_odds, np.float64)
+    if temperature <= 0:
+        return np.where(lo > 0, 1.0, np.where(lo < 0, 0.0, 0.5))
+    return expit(lo / temperature)
 
 
 def yes_log_odds(resp: LLMResponse) -> float:
