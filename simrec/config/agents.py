@@ -115,4 +115,9 @@ class AgentsConfig(Strict):
     traits: TraitsConfig = TraitsConfig()
     memory: MemoryConfig = MemoryConfig()
     item_profiles: bool = Field(True, description="item agents keep evolving profiles shown in prompts")
+    item_names: Literal["real", "neutral"] = Field(
+        "real",
+        description="what agents and LLM prompts call items: their real titles and descriptions, or neutral "
+        "names ('Item <raw id>', no description) so that a model cannot recall a famous catalog",
+    )
     calibration: CalibrationConfig = CalibrationConfig()

@@ -134,6 +134,8 @@ def assemble_world(
         dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)
     )
     catalog = Catalog.from_dataset(dataset, train)
+    if cfg.agents.item_names == "neutral":
+        catalog = catalog.neutral()
     if social:
         graph = build_graph(
             cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"),

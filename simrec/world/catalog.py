@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,16 @@ class Catalog:
             popularity=pop,
             attributes=extra.reset_index(drop=True),
         )
+
+    def neutral(self) -> Catalog:
+        """The catalog with every item named ``"Item <raw id>"`` and its description dropped.
+
+        What agents (personas, prompts, memories, tuning examples, the text guard, the LLM
+        reranker) read of an item is then its genres and popularity, never a name or text a
+        language model may have memorised (``agents.item_names: neutral``).
+        """
+        names = np.array([f"Item {i}" for i in self.item_ids], dtype=object)
+        return dataclasses.replace(self, titles=names, text=np.full(self.n_items, "", dtype=object))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per item: index, raw id, title, text, genres (``|``-joined), popularity."""
