@@ -85,10 +85,10 @@ class ScoredPrompts:
 
     def text_request(
         self, system: Message, question: str, agent: int, step: int, seed: int, purpose: str,
-        sentences: int = 1, max_tokens: int | None = None,
+        sentences: int = 1,
     ) -> LLMRequest:  # fmt: skip
         """A short generated text of at most ``sentences`` sentences (generation may stop there)."""
         return LLMRequest(
             self.messages(system, question), agent=agent, step=step, purpose=purpose, seed=seed,
-            max_tokens=max_tokens or self.text_tokens, sentences=sentences,
+            max_tokens=self.text_tokens, sentences=sentences,
         )  # fmt: skip
