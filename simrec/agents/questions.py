@@ -51,7 +51,7 @@ class ScoredPrompts:
         return msg
 
     def question(
-        self, kind: str, title: str = "", genres: str = "", stars: int = 0, asked: str = "", popularity: str = ""
+        self, kind: str, title: str = "", genres: str = "", stars: int | str = 0, asked: str = "", popularity: str = ""
     ) -> str:
         """The text of one question (``kind`` names a snippet of the template).
 

@@ -181,6 +181,8 @@ def bench(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the bench folder")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Bench folder name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    select_on: Annotated[str | None, typer.Option("--select-on", help="validation: first choose the calibrated "
+                                                  "agents' settings on a validation part of training")] = None,
 ) -> None:
     """Run recommenders × scenarios × seeds as interactive episodes; write a leaderboard."""
     from simrec.bench.runner import run_bench
@@ -239,6 +241,8 @@ def tune(
     users: Annotated[int | None, typer.Option("--users", help="Users to learn from (tune.users)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    select_on: Annotated[str | None, typer.Option("--select-on", help="validation: first choose the calibrated "
+                                                  "agents' settings on a validation part of training")] = None,
 ) -> None:
     """Teach the embedded model this scenario's users (LoRA, training split only); later runs use it."""
     overrides = list(set_ or [])
@@ -279,6 +283,11 @@ def tune(
     out.print(f"adapter: {result.folder / 'adapter.gguf'} (runs of this scenario use it: llm.adapter: auto)")
 
 
+def _selection_progress(done: int, total: int, name: str) -> None:
+    if done == 1 or done == total or done % 16 == 0:
+        console.print(f"selection on validation: {done}/{total} candidates ({name})")
+
+
 @app.command()
 def fidelity(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML (its data split gives the held-out interactions)")],
@@ -290,17 +299,39 @@ def fidelity(
     steps: Annotated[int, typer.Option("--steps", help="Steps of the short simulation (0: none)")] = 3,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the <name>-fidelity folder")] = None,
+    ab: Annotated[bool, typer.Option("--ab", help="Also rank recommenders on real held-out data and in simulation "
+                                     "(simrec bench) and compare the rankings (Kendall τ, Spearman ρ)")] = False,
+    ab_recommender: Annotated[list[str] | None, typer.Option("--ab-recommender", help="Recommender for --ab "
+                                                             "(repeatable; default: the zoo)")] = None,
+    ab_seeds: Annotated[int, typer.Option("--ab-seeds", min=1, help="Seeds of the --ab bench")] = 2,
+    ab_steps: Annotated[int | None, typer.Option("--ab-steps", min=1, help="Steps of each --ab episode "
+                                                 "(default: the scenario's run.steps)")] = None,
+    ab_executor: Annotated[str, typer.Option("--ab-executor", help="local (processes), serial or ray")] = "local",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    select_on: Annotated[str | None, typer.Option("--select-on", help="validation: first choose the calibrated "
+                                                  "agents' settings on a validation part of training")] = None,
 ) -> None:
-    """Score how human the agents are: Agent4Rec's protocol, rating fidelity, popularity, session length."""
+    """Score how human the agents are: Agent4Rec's protocol, rating fidelity, popularity, session length
+    and, with --ab, whether simulated users rank recommenders as real held-out data does."""
+    from contextlib import nullcontext
+
+    from simrec.cli.fidelity_ab import ab_study, print_ab
     from simrec.fidelity.protocol import NEGATIVES, RATIOS
     from simrec.fidelity.scorecard import run_fidelity
 
     overrides = list(set_ or []) + ([f"run.output_dir={out_dir}"] if out_dir is not None else [])
     try:
         cfg = load(scenario, overrides)
-        console.print(f"[bold]simrec fidelity[/] {cfg.name}: modes {', '.join(mode or ['choice'])}")
-        table = run_fidelity(cfg, modes=tuple(mode or ["choice"]), ratios=tuple(ratio or RATIOS), users=users,
-                             negatives=tuple(negatives or NEGATIVES), simulate_steps=steps, llm_users=llm_users)  # fmt: skip
+        if ab:
+            from simrec.fidelity.ab import check_heldout
+
+            check_heldout(cfg)
+        console.print(f"[bold]simrec fidelity[/] {cfg.name}: modes {', '.join(mode or ['choice'])}"
+                      + (", A/B ranking" if ab else ""))  # fmt: skip
+        with ab_study(ab_recommender, ab_seeds, ab_steps, ab_executor, quiet) if ab else nullcontext() as study:
+            table = run_fidelity(cfg, modes=tuple(mode or ["choice"]), ratios=tuple(ratio or RATIOS), users=users,
+                                 negatives=tuple(negatives or NEGATIVES), simulate_steps=steps, llm_users=llm_users,
+                                 ab=study, select_on=select_on, progress=None if quiet else _selection_progress)  # fmt: skip
     except SimrecError as exc:
         fail(exc)
         return
@@ -326,6 +357,12 @@ def fidelity(
         fitted = table.attrs["calibration"]["params"]
         out.print("calibrated on training data: " + ", ".join(
             f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in fitted.items() if not isinstance(v, list)))  # fmt: skip
+    if table.attrs.get("selection"):
+        sel = table.attrs["selection"]
+        out.print(f"chosen on validation: {sel['chosen']} (objective {sel['objective_value']:.3f} over "
+                  f"{sel['candidates']} candidates): " + ", ".join(f"{k}={v}" for k, v in sel["overrides"].items()))  # fmt: skip
+    if table.attrs.get("ab") is not None:
+        print_ab(table.attrs["ab"])
     out.print(f"scorecard: {Path(table.attrs['folder']) / 'scorecard.md'}")
 
 

@@ -26,6 +26,12 @@ class TasteConfig(Strict):
         description="als: one biased MF; stacked: several biased MFs and side features stacked by gradient boosting "
         "(fitted out of fold; slower to build, closer to held-out ratings)",
     )
+    ease_reg: float | None = Field(
+        None,
+        gt=0,
+        description="a second interest signal: EASE item-item scores of the user's training history with this "
+        "L2 regularisation (None: off); policy.choice.beta_ease weighs it (calibration fits it)",
+    )
     stack_members: list[tuple[int, float]] = Field(
         default_factory=lambda: [(8, 0.1), (32, 0.15)],
         description="stacked: (factors, reg) of each biased-MF member",
@@ -59,6 +65,16 @@ class CalibrationConfig(Strict):
     validation_share: float = Field(0.2, gt=0, lt=1, description="choice: share of each user's training held back")
     ratio: Literal["1:1", "1:2", "1:3", "1:9", "all"] = Field(
         "1:1", description="choice: positives:negatives of the lists (all: the four ratios pooled)"
+    )
+    negatives: list[Literal["uniform", "popularity"]] = Field(
+        default_factory=lambda: ["uniform"],
+        min_length=1,
+        description="choice: negatives of the lists (uniform, popularity-matched, or both pooled)",
+    )
+    contrast: bool = Field(
+        False,
+        description="choice: also fit beta_taste_contrast and beta_popularity_contrast (taste and popularity "
+        "relative to the rest of the page)",
     )
     natural_noise: float | None = Field(
         0.485,

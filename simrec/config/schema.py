@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, SecretStr, Tag, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # The agents and social blocks live in their own modules; re-exported here.
 from simrec.config.agents import (
@@ -46,6 +54,7 @@ __all__ = [
     "MemoryConfig",
     "MovieLensData",
     "PolicyConfig",
+    "RatingScaleConfig",
     "RecommenderConfig",
     "RunConfig",
     "ScenarioConfig",
@@ -84,10 +93,53 @@ class SplitConfig(Strict):
     )
 
 
+class RatingScaleConfig(Strict):
+    """An explicit rating scale: the levels ``min, min + step, ..., max`` (e.g. 0.5, 5, 0.5 for half stars)."""
+
+    min: float = Field(gt=0, description="lowest level (above 0: 0 marks 'not rated')")
+    max: float = Field(description="highest level")
+    step: float = Field(gt=0, description="distance between neighbouring levels")
+
+    @model_validator(mode="after")
+    def _levels(self) -> RatingScaleConfig:
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max:g}) must exceed min ({self.min:g})")
+        steps = (self.max - self.min) / self.step
+        if abs(steps - round(steps)) > 1e-3:
+            raise ValueError(
+                f"max − min ({self.max - self.min:g}) is not a whole number of steps of {self.step:g}"
+            )
+        if round(steps) + 1 > 1000:
+            raise ValueError(f"at most 1000 levels, got {round(steps) + 1}")
+        return self
+
+
 class _DataCommon(Strict):
     split: SplitConfig = SplitConfig()
     min_user_interactions: int = Field(1, ge=1, description="drop users with fewer interactions")
     max_users: int | None = Field(None, ge=1, description="keep a seeded random subset of users")
+    rating_scale: Literal["auto"] | RatingScaleConfig = Field(
+        "auto",
+        description="the ratings' scale, {min, max, step}; auto: MovieLens declares it (100k, 1m: whole stars "
+        "1-5; latest: half stars 0.5-5), a file's is inferred from its ratings, synthetic worlds use whole stars",
+    )
+
+    @field_validator("rating_scale", mode="before")
+    @classmethod
+    def _scale(cls, value: Any) -> Any:
+        """``auto`` or ``{min, max, step}``, with one message naming what is wrong."""
+        if value == "auto" or isinstance(value, RatingScaleConfig):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("rating_scale is 'auto' or {min, max, step}")  # noqa: TRY004 (pydantic wants ValueError)
+        try:
+            return RatingScaleConfig.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            )
+            raise ValueError(f"rating_scale {{min, max, step}}: {problems}") from None
 
 
 #: Bounds that keep a synthetic world within one machine's memory.
@@ -194,13 +246,34 @@ class ChoiceParams(Strict):
         description="habit: score z-scored per user and mapped through the user's own star shares; "
         "cuts: predicted rating cut at star_cuts (calibration.ratings fits them)",
     )
-    star_cuts: tuple[float, float, float, float] = Field(
-        (1.5, 2.5, 3.5, 4.5), description="cuts mode: predicted-rating boundaries between 1|2|3|4|5 stars"
+    star_cuts: tuple[float, ...] = Field(
+        (1.5, 2.5, 3.5, 4.5),
+        min_length=1,
+        description="cuts mode: predicted-rating boundaries between neighbouring levels of the data's rating "
+        "scale, one fewer than its levels (the default: 1|2|3|4|5 whole stars; calibration.ratings fits them)",
     )
     choice_noise: float = Field(
         1.0,
         ge=0,
         description="scale of the choice noise (1: the logit's own; below 1 more decisive, 0 deterministic)",
+    )
+    picks: Literal["fixed", "page"] = Field(
+        "fixed",
+        description="fixed: one outside utility on every page; page: the outside option moves with the page "
+        "(the share of the page's items worth watching is inferred from the page itself, so a poor page gets "
+        "few watches and a rich one many)",
+    )
+    page_prior: float = Field(
+        1.0, gt=0, description="page picks: pseudo-items for and against watching in the page's inferred share"
+    )
+    beta_taste_contrast: float = Field(
+        0.0, description="weight of taste relative to the page's mean taste (a context effect; calibration can fit it)"
+    )
+    beta_popularity_contrast: float = Field(
+        0.0, description="weight of popularity relative to the page's mean, scaled by conformity (a context effect)"
+    )
+    beta_ease: float = Field(
+        0.0, description="weight of the EASE interest term (agents.taste.ease_reg; calibration fits it)"
     )
     exit_base: float = Field(-2.2, description="log-odds of leaving after a page at neutral mood")
     exit_satisfaction: float = Field(1.6, ge=0, description="how much dissatisfaction drives exits")

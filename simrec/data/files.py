@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from simrec.core.errors import DataError
+from simrec.data.scale import RatingScale, check_ratings, infer_scale
 from simrec.data.types import Dataset, Interactions
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def assemble_dataset(
     users: pd.DataFrame | None = None,
     *,
     source: str,
+    scale: RatingScale | None = None,
 ) -> Dataset:
     """Build a validated :class:`Dataset` from tables keyed by raw ids.
 
@@ -87,9 +89,12 @@ def assemble_dataset(
         genre_names: Names of the genre columns.
         users: One row per user with ``user_id`` and demographics, or None.
         source: Where the data came from, for error messages.
+        scale: The rating scale the source declares (every rating must be on it);
+            ``None``: inferred from the ratings (:func:`~simrec.data.scale.infer_scale`).
 
     Raises:
-        DataError: on duplicate ids or an empty interaction log.
+        DataError: on duplicate ids, an empty interaction log, or ratings off the scale
+            (or, inferring, neither whole nor half stars).
     """
     for table, col in ((items, "item_id"), (users, "user_id")):
         if table is not None and table[col].duplicated().any():
@@ -136,7 +141,11 @@ def assemble_dataset(
         ratings["rating"].to_numpy(np.float32, na_value=np.nan),
         ratings["timestamp"].to_numpy(np.int64),
     )
-    dataset = Dataset(name, inter, table, user_table, full_genres, list(genre_names))
+    if scale is None:
+        scale = infer_scale(inter.rating, source)
+    else:
+        check_ratings(inter.rating, scale, source)
+    dataset = Dataset(name, inter, table, user_table, full_genres, list(genre_names), scale=scale)
     return dataset.validate(source=source)
 
 
@@ -175,6 +184,7 @@ def load_interactions_file(
     genres_col: str | None = "genres",
     genres_sep: str = "|",
     name: str | None = None,
+    rating_scale: RatingScale | None = None,
 ) -> Dataset:
     """Load an interaction log from CSV, TSV or Parquet, with an optional item file.
 
@@ -197,9 +207,13 @@ def load_interactions_file(
         genres_col: Column of ``genres_sep``-joined genres in the item file, or None.
         genres_sep: Separator between genres.
         name: Data set name; the file's stem by default.
+        rating_scale: The ratings' scale (every rating must be on it); ``None``:
+            inferred, whole stars if every rating is a whole number, half stars if
+            every rating is a multiple of 0.5 (see :func:`~simrec.data.scale.infer_scale`).
 
     Raises:
-        DataError: if a file is missing, empty or unreadable, or lacks a column.
+        DataError: if a file is missing, empty or unreadable, or lacks a column; or a
+            rating is off the scale, or the scale cannot be inferred.
     """
     path = Path(path)
     items_path = Path(items_path) if items_path is not None else None
@@ -239,7 +253,14 @@ def load_interactions_file(
         genres, genre_names = np.zeros((len(items), 0), dtype=bool), []
         items["text"] = "Item " + items["title"]
     return assemble_dataset(
-        name or _stem(path), ratings, items, genres, genre_names, None, source=str(path)
+        name or _stem(path),
+        ratings,
+        items,
+        genres,
+        genre_names,
+        None,
+        source=str(path),
+        scale=rating_scale,
     )
 
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 
-from simrec.config.schema import FileData, MovieLensData, SyntheticData
+from simrec.config.schema import FileData, MovieLensData, RatingScaleConfig, SyntheticData
 from simrec.core.errors import ConfigError
+from simrec.data.scale import WHOLE_STARS, RatingScale, check_ratings
 from simrec.data.types import Dataset
+
+log = logging.getLogger(__name__)
+
+
+def configured_scale(cfg: SyntheticData | MovieLensData | FileData) -> RatingScale | None:
+    """The rating scale ``environment.data.rating_scale`` sets, or ``None`` for ``auto``."""
+    rs = cfg.rating_scale
+    if not isinstance(rs, RatingScaleConfig):
+        return None
+    try:
+        return RatingScale(rs.min, rs.max, rs.step)
+    except ValueError as exc:
+        raise ConfigError(f"environment.data.rating_scale: {exc}") from exc
 
 
 def load_dataset(
@@ -14,10 +31,19 @@ def load_dataset(
 ) -> Dataset:
     """Load (or generate) the data set described by ``cfg``, then apply user filters.
 
+    The data set carries its rating scale (:attr:`Dataset.scale`): the one
+    ``cfg.rating_scale`` sets (every rating must be on it), else the one the
+    source declares (MovieLens), infers (files) or uses (synthetic: whole stars).
+
     Args:
         cfg: The ``environment.data`` block.
         rng: Seeded source for synthetic generation and user subsampling.
+
+    Raises:
+        DataError: if a rating is off the scale (naming how many), or a file's scale
+            cannot be inferred.
     """
+    explicit = configured_scale(cfg)
     if isinstance(cfg, SyntheticData):
         if cfg.max_users is not None or cfg.min_user_interactions > 1:
             raise ConfigError(
@@ -35,6 +61,7 @@ def load_dataset(
             cfg.interactions_per_user,
             rng,
             archetypes,
+            rating_scale=explicit or WHOLE_STARS,
         )
     if isinstance(cfg, MovieLensData):
         from simrec.data.movielens import load_movielens
@@ -56,7 +83,14 @@ def load_dataset(
             title_col=cfg.title_col,
             genres_col=cfg.genres_col,
             genres_sep=cfg.genres_sep,
+            rating_scale=explicit,
         )
+    if explicit is not None and explicit != ds.scale:
+        check_ratings(
+            ds.interactions.rating, explicit, f"{ds.name} (environment.data.rating_scale)"
+        )
+        ds = replace(ds, scale=explicit)
+    log.info("%s: ratings on %s", ds.name, ds.scale.label)
     from simrec.data.split import filter_min_interactions, subsample_users
 
     if cfg.min_user_interactions > 1:

@@ -22,6 +22,7 @@ import pandas as pd
 from simrec.core.errors import DataError
 from simrec.data.download import ensure_movielens, movielens_release
 from simrec.data.files import assemble_dataset, genre_matrix, title_years
+from simrec.data.scale import HALF_STARS, WHOLE_STARS, RatingScale
 from simrec.data.types import Dataset
 
 #: The 19 genre flags of ml-100k's ``u.item``, in file order (as in ``u.genre``).
@@ -45,18 +46,19 @@ _RATINGS = {"user_id": "int64", "item_id": "int64", "rating": "float32", "timest
 
 @dataclass(frozen=True)
 class _Layout:
-    """Which files a variant keeps its tables in."""
+    """Which files a variant keeps its tables in, and the rating scale it declares."""
 
     ratings: str
     items: str
     users: str | None
+    scale: RatingScale = WHOLE_STARS
 
 
 _LAYOUTS = {
     "100k": _Layout("u.data", "u.item", "u.user"),
     "1m": _Layout("ratings.dat", "movies.dat", "users.dat"),
-    "latest-small": _Layout("ratings.csv", "movies.csv", None),
-    "latest": _Layout("ratings.csv", "movies.csv", None),
+    "latest-small": _Layout("ratings.csv", "movies.csv", None, HALF_STARS),
+    "latest": _Layout("ratings.csv", "movies.csv", None, HALF_STARS),
 }
 
 
@@ -81,10 +83,12 @@ def load_movielens(
         The data set, named like ``"ml-100k"``. ``items`` has ``item_id``,
         ``title``, ``text`` and ``year`` (``Int64``); ``users`` has ``user_id``
         and, for 100k and 1m, ``age``, ``gender``, ``occupation`` and ``zip``
-        (1m ``age`` is the README's age-group code).
+        (1m ``age`` is the README's age-group code). Its rating scale is the
+        release's: whole stars 1–5 for 100k and 1m, half stars 0.5–5 for latest.
 
     Raises:
-        DataError: if the folder or a file is missing or malformed.
+        DataError: if the folder or a file is missing or malformed, or a rating is
+            off the release's scale.
     """
     release = movielens_release(variant)
     layout = _LAYOUTS[release.variant]
@@ -95,7 +99,14 @@ def load_movielens(
     reader = {"100k": _read_100k, "1m": _read_1m}.get(release.variant, _read_latest)
     ratings, items, genres, genre_names, users = reader(folder, layout)
     return assemble_dataset(
-        release.folder, ratings, items, genres, genre_names, users, source=str(folder)
+        release.folder,
+        ratings,
+        items,
+        genres,
+        genre_names,
+        users,
+        source=str(folder),
+        scale=layout.scale,
     )
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from simrec.core.errors import ConfigError
 from simrec.core.resources import resource_path
+from simrec.data.scale import WHOLE_STARS, RatingScale, spread_prior
 from simrec.data.types import Dataset, Interactions
 
 GENRE_NAMES = (
@@ -182,6 +183,7 @@ def generate_synthetic(
     interactions_per_user: float,
     rng: np.random.Generator,
     archetypes: list[dict[str, Any]] | None = None,
+    rating_scale: RatingScale = WHOLE_STARS,
 ) -> Dataset:
     """Generate a synthetic world.
 
@@ -193,6 +195,9 @@ def generate_synthetic(
         interactions_per_user: Mean training interactions per user (heavy-tailed).
         rng: The generator's seeded random source.
         archetypes: Optional persona archetypes (shares, liked/disliked genres).
+        rating_scale: The rating scale to rate on (default whole stars 1–5); the planted
+            global distribution is :data:`RATING_PROBS` spread over its levels
+            (:func:`~simrec.data.scale.spread_prior`).
 
     Returns:
         A :class:`Dataset` whose ``latent`` holds the planted truth
@@ -230,9 +235,9 @@ def generate_synthetic(
         + scale * np.einsum("nd,nd->n", user_f[u], item_f[i])
     )
     noisy = score + rng.normal(size=len(u)) * 0.45
-    # Map to 1..5 so the global distribution follows RATING_PROBS.
-    cuts = np.quantile(noisy, np.cumsum(RATING_PROBS)[:-1])
-    rating = (1 + np.searchsorted(cuts, noisy, side="right")).astype(np.float32)
+    # Map to the scale's levels (1..5) so the global distribution follows RATING_PROBS.
+    cuts = np.quantile(noisy, np.cumsum(spread_prior(rating_scale, RATING_PROBS))[:-1])
+    rating = rating_scale.levels[np.searchsorted(cuts, noisy, side="right")].astype(np.float32)
     timestamp = (1_600_000_000 + rng.integers(0, 365 * 86400, size=len(u))).astype(np.int64)
 
     titles = _titles(rng, n_items)
@@ -272,5 +277,5 @@ def generate_synthetic(
             [arch_names[w] if w >= 0 else "mixed" for w in which], dtype=object
         ),
     }
-    ds = Dataset("synthetic", inter, items, users, genres, names, latent)
+    ds = Dataset("synthetic", inter, items, users, genres, names, latent, scale=rating_scale)
     return ds.validate(source="synthetic generator")

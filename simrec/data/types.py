@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from simrec.core.errors import DataError
+from simrec.data.scale import WHOLE_STARS, RatingScale
 
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
 
@@ -136,6 +137,8 @@ class Dataset:
         genres: ``[n_items, n_genres]`` bool multi-hot attribute matrix.
         genre_names: Names of the ``genres`` columns.
         latent: Optional ground truth (synthetic worlds only), e.g. ``user_factors``.
+        scale: The rating scale the data declares (see :mod:`simrec.data.scale`);
+            agents rate on it and every rating measure uses its levels.
     """
 
     name: str
@@ -145,6 +148,7 @@ class Dataset:
     genres: np.ndarray
     genre_names: list[str]
     latent: dict[str, np.ndarray] = field(default_factory=dict)
+    scale: RatingScale = WHOLE_STARS
 
     @property
     def n_users(self) -> int:

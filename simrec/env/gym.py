@@ -254,7 +254,7 @@ class RecCore:
         self.steps += 1
         dec, ended = engine.play_page(batch, st, rows, pg + 1 >= self.pages)
         clicks = dec.clicks & ~repeats(items)
-        stars = np.where(clicks, dec.ratings, 0).astype(np.int8)
+        stars = np.where(clicks, dec.ratings, 0).astype(dec.ratings.dtype)  # int8 whole stars, float32 half
         self._remember(rows, items, clicks, stars)
         info = {"clicks": clicks, "ratings": stars, "exit": dec.exits.copy(), "session_end": ended}
         self.session[rows[ended]] += 1
@@ -274,7 +274,7 @@ class RecCore:
             terminated = ended
         reward = {
             "click": clicks.sum(axis=1),
-            "rating": stars.sum(axis=1, dtype=np.int64),
+            "rating": stars.sum(axis=1, dtype=np.int64 if stars.dtype.kind in "iu" else np.float64),
             "watch": clicks.any(axis=1),
             "return": back,
         }[self.reward].astype(np.float64)

@@ -8,16 +8,22 @@ never used.
 **Choice weights** (``calibration.choice``). Each user's training interactions
 are split again (``validation_share`` held back); a validation world is built
 from the rest (interest model, traits, popularity) and Agent4Rec-style lists are
-drawn from the held-back part (``ratio``, uniform negatives). Under the choice
+drawn from the held-back part (``ratio``: one or ``all`` four; ``negatives``:
+uniform, popularity-matched or both, pooled into one likelihood). Under the choice
 model an item is watched iff ``u_i + g_i > c + g_0`` with Gumbel noises, so its
 marginal probability is exactly ``σ(u_i − c)``; the weights of the taste, genre,
-novelty and popularity terms and the outside utility ``c`` maximise that
+novelty and popularity terms (with ``agents.taste.ease_reg`` the EASE term, with
+``contrast`` the page-relative terms) and the outside utility ``c`` maximise that
 (composite) likelihood of "watched = held back". Position decay is kept as
 configured (lists are shuffled, so it cannot be identified) and enters as an
-offset.
+offset; with ``policy.choice.picks: page`` so does each list's share of positives,
+``logit(P / (P + N))``, which makes ``u − c`` a likelihood ratio that the page rule
+combines with the share it infers from each page. Which of these settings to use is
+itself chosen on validation by :mod:`simrec.fidelity.select`.
 
 **Star cut-points** (``calibration.ratings``). Stars become the predicted rating
-cut at four points (``rating_mode: cuts``). The cut-points minimise the squared
+cut at one point fewer than the data's rating levels (``rating_mode: cuts``; four for
+whole stars, nine for half stars). The cut-points minimise the squared
 error of out-of-fold predictions of the training ratings, subject to the star
 shares staying within ``js_budget`` bits (Jensen–Shannon) of the training star
 shares: plain rounding minimises the error but gives almost no 1s and 5s.
@@ -47,14 +53,20 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from simrec.core.rng import child_rng
+from simrec.data.scale import WHOLE_STARS, RatingScale
 from simrec.world.calibration import Calibration
 
 if TYPE_CHECKING:
+    from simrec.agents.policies.base import PageBatch
+    from simrec.agents.policies.choice import ChoicePolicy
     from simrec.config.schema import ScenarioConfig
+    from simrec.fidelity.protocol import ProtocolLists
     from simrec.world.build import World
 
 #: Utility terms whose weights calibration fits, and the ChoiceParams field of each.
 FITTED_TERMS = {"taste": "beta_taste", "genre": "beta_genre", "novelty": "beta_novelty", "popularity": "beta_popularity"}
+#: Context-effect terms fitted with ``calibration.contrast``.
+CONTRAST_TERMS = {"taste_contrast": "beta_taste_contrast", "popularity_contrast": "beta_popularity_contrast"}
 _RIDGE = 1e-3
 
 
@@ -85,9 +97,9 @@ def fit_logit(terms: dict[str, np.ndarray], offset: np.ndarray, labels: np.ndarr
 
 
 def fit_star_cuts(
-    predicted: np.ndarray, real: np.ndarray, js_budget: float, grid: int = 1000
+    predicted: np.ndarray, real: np.ndarray, js_budget: float, grid: int = 1000, scale: RatingScale = WHOLE_STARS
 ) -> tuple[tuple[float, ...], dict[str, float]]:
-    """Cut-points of predicted ratings into 1..5 stars: least squared error within a JS budget.
+    """Cut-points of predicted ratings into the scale's stars: least squared error within a JS budget.
 
     The cut-points are searched among ``grid`` quantiles of the predictions by
     coordinate descent (each cut over every grid point between its neighbours,
@@ -97,19 +109,22 @@ def fit_star_cuts(
 
     Args:
         predicted: Out-of-fold predicted ratings.
-        real: The real stars (1..5).
+        real: The real stars, levels of ``scale``.
         js_budget: Most JS divergence (bits) between predicted and real star shares.
         grid: Candidate positions per cut.
+        scale: The rating scale (whole stars 1..5 by default; the data set's, ``Dataset.scale``).
 
     Returns:
-        Four increasing cut-points and the fit's RMSE and JS divergence.
+        ``scale.n_levels − 1`` increasing cut-points (4 for whole stars, 9 for half
+        stars) and the fit's RMSE and JS divergence.
     """
     from simrec.fidelity.ratings import js_divergence, star_distribution
 
     order = np.argsort(predicted, kind="stable")
     pred, y = np.asarray(predicted, float)[order], np.asarray(real, float)[order]
     n = len(y)
-    target = star_distribution(y)
+    target = star_distribution(y, scale)
+    levels, m = scale.levels, scale.n_levels - 1
     c1, c2 = np.concatenate([[0.0], np.cumsum(y)]), np.concatenate([[0.0], np.cumsum(y * y)])
     # candidate split positions: star k+1 starts at sorted index i (distinct predictions only)
     cand = np.unique(np.concatenate([[0, n], np.searchsorted(pred, np.quantile(pred, np.linspace(0, 1, grid + 1)))]))
@@ -117,7 +132,7 @@ def fit_star_cuts(
     def cost(pos: tuple[int, ...]) -> tuple[float, float, float]:
         b = (0, *pos, n)
         counts = np.diff(b).astype(float)
-        k = np.arange(1, 6, dtype=float)
+        k = levels
         s1, s2 = np.diff(c1[list(b)]), np.diff(c2[list(b)])
         mse = float((k * k * counts - 2 * k * s1 + s2).sum() / n)
         js = js_divergence(counts / n, target)
@@ -127,16 +142,16 @@ def fit_star_cuts(
         idx = cand[np.clip(np.searchsorted(cand, np.searchsorted(pred, cuts, "right")), 0, len(cand) - 1)]
         return tuple(int(i) for i in np.maximum.accumulate(idx))
 
-    quantiles = np.quantile(pred, np.cumsum(target)[:4])
+    quantiles = np.quantile(pred, np.cumsum(target)[:m])
     best_pos, best = None, (np.inf, 0.0, 0.0)
     for a in (0.0, 0.25, 0.5, 0.75, 1.0):
-        pos = list(positions(np.array([1.5, 2.5, 3.5, 4.5]) * (1 - a) + quantiles * a))
+        pos = list(positions(np.array(scale.midpoints()) * (1 - a) + quantiles * a))
         current = cost(tuple(pos))
         improved = True
         while improved:
             improved = False
-            for j in range(4):
-                lo, hi = (pos[j - 1] if j else 0), (pos[j + 1] if j < 3 else n)
+            for j in range(m):
+                lo, hi = (pos[j - 1] if j else 0), (pos[j + 1] if j < m - 1 else n)
                 for c in cand[(cand >= lo) & (cand <= hi)]:
                     trial = (*pos[:j], int(c), *pos[j + 1 :])
                     value = cost(trial)
@@ -147,11 +162,11 @@ def fit_star_cuts(
     # a cut halfway between the last prediction of one star and the first of the next
     cuts = [float(pred[0] - 1.0) if i == 0 else float(pred[-1] + 1.0) if i == n else float((pred[i - 1] + pred[i]) / 2)
             for i in best_pos]  # fmt: skip
-    cuts = list(np.maximum.accumulate(np.asarray(cuts) + np.arange(4) * 1e-6))
+    cuts = list(np.maximum.accumulate(np.asarray(cuts) + np.arange(m) * 1e-6))
     return tuple(float(c) for c in cuts), {
         "rmse": float(np.sqrt(best[1])),
         "js_divergence": float(best[2]),
-        "rmse_rounded": float(np.sqrt(np.mean((np.clip(np.rint(pred), 1, 5) - y) ** 2))),
+        "rmse_rounded": float(np.sqrt(np.mean((scale.snap(pred) - y) ** 2))),
         "ratings": int(n),
     }
 
@@ -174,47 +189,132 @@ def _oof_als(world: World, cfg: ScenarioConfig, seed: int, folds: int = 5) -> tu
     return pred, y.astype(float)
 
 
-def fit_choice(cfg: ScenarioConfig, world: World, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit the choice weights and outside utility on a validation part of training (see the module docstring)."""
-    from simrec.agents.policies.base import PageBatch
-    from simrec.agents.policies.choice import ChoicePolicy
+def validation_world(cfg: ScenarioConfig, world: World, seed: int) -> World:
+    """A world built from part of ``world``'s training split, the rest of it held out for validation.
+
+    Each user's training interactions are split again (``calibration.validation_share``
+    held back); interest, traits and popularity come from the rest. The rating model plays
+    no part in watching, so the quick biased MF stands in for the configured one.
+    """
     from simrec.data.split import split_random
-    from simrec.fidelity.protocol import RATIOS, build_lists
     from simrec.world.build import assemble_world
 
     cal = cfg.agents.calibration
     split = split_random(world.train, cal.validation_share, child_rng(seed, "calibration", "split"), min_train=1)
-    # Interest, traits and popularity from the rest; the rating model plays no part in watching.
     taste = cfg.agents.taste.model_copy(update={"rating_model": "als"})
-    vworld = assemble_world(cfg, world.dataset, split.train, split.heldout, seed, taste, social=False)
+    return assemble_world(cfg, world.dataset, split.train, split.heldout, seed, taste, social=False)
+
+
+def validation_lists(cfg: ScenarioConfig, vworld: World, seed: int) -> list[ProtocolLists]:
+    """The protocol lists calibration fits on: ``calibration.ratio`` × ``calibration.negatives``."""
+    from simrec.fidelity.protocol import RATIOS, build_lists
+
+    cal = cfg.agents.calibration
     ratios = list(RATIOS) if cal.ratio == "all" else [cal.ratio]
-    parts = [build_lists(vworld, r, child_rng(seed, "calibration", "lists", r)) for r in ratios]
+    # uniform lists keep the generator key they had before negatives could be chosen
+    return [build_lists(vworld, r, child_rng(seed, "calibration", "lists", r) if neg == "uniform"
+                        else child_rng(seed, "calibration", "lists", neg, r), None, neg)
+            for neg in cal.negatives for r in ratios]  # fmt: skip
+
+
+def fitted_terms(world: World, contrast: bool = False) -> dict[str, str]:
+    """The utility terms calibration fits in ``world``, and the ``ChoiceParams`` field of each."""
+    out = FITTED_TERMS | ({"ease": "beta_ease"} if world.taste.ease is not None else {})
+    return out | (CONTRAST_TERMS if contrast else {})
+
+
+def _policy(cfg: ScenarioConfig, vworld: World, params: dict[str, Any] | None = None) -> ChoicePolicy:
+    from simrec.agents.policies.choice import ChoicePolicy
+
+    choice = cfg.policy.choice.model_copy(update=params or {})
+    # utility_terms draws nothing; the generator is there because a policy owns one
+    return ChoicePolicy(choice, vworld.catalog, vworld.population, vworld.taste, child_rng(0, "calibration", "policy"))
+
+
+def _batch(part: ProtocolLists) -> PageBatch:
+    from simrec.agents.policies.base import PageBatch
+
+    n = len(part)
+    return PageBatch(step=0, page=0, users=part.users, items=part.items,
+                     satisfaction=np.zeros(n, np.float32), fatigue=np.zeros(n, np.float32))  # fmt: skip
+
+
+def fit_weights(
+    cfg: ScenarioConfig, vworld: World, parts: list[ProtocolLists], users: np.ndarray | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Choice weights and outside utility by maximum likelihood of "watched = held back" on ``parts``.
+
+    With ``policy.choice.picks: page`` each list's own share of positives enters as the
+    offset ``logit(P / (P + N))``, so the fitted ``u − c`` is a log-likelihood ratio that
+    does not depend on the ratio the lists were drawn at; the page rule then infers a
+    page's share from the page (:func:`~simrec.agents.policies.choice.page_share`).
+
+    Args:
+        cfg: The scenario (its ``policy.choice`` holds the fixed parameters).
+        vworld: The validation world the lists come from.
+        parts: Validation lists.
+        users: ``[n_users]`` bool; fit on these users' lists only (``None``: all).
+    """
+    names = fitted_terms(vworld, cfg.agents.calibration.contrast)
+    policy = _policy(cfg, vworld)
+    page = cfg.policy.choice.picks == "page"
+    cols: dict[str, list[np.ndarray]] = {t: [] for t in (*names, "position", "prior", "labels")}
+    for part in parts:  # lists of different lengths: terms are flattened and pooled
+        keep = np.ones(len(part), bool) if users is None else users[part.users]
+        terms = policy.utility_terms(_batch(part))
+        for t in (*names, "position"):
+            cols[t].append(np.asarray(terms[t])[keep].ravel())
+        share = part.labels.mean()
+        cols["prior"].append(np.full(part.labels[keep].size, np.log(share) - np.log1p(-share) if page else 0.0))
+        cols["labels"].append(part.labels[keep].ravel())
+    flat = {t: np.concatenate(v) for t, v in cols.items()}
+    offset = cfg.policy.choice.position_decay * flat["position"] + flat["prior"]
+    weights, outside, loglik = fit_logit({t: flat[t] for t in names}, offset, flat["labels"])
+    params = {names[t]: w for t, w in weights.items()} | {"outside_utility": outside}
+    return params, {"loglik_per_item": loglik, "items": int(flat["labels"].size)}
+
+
+def protocol_accuracy(
+    cfg: ScenarioConfig, vworld: World, parts: list[ProtocolLists], params: dict[str, Any], users: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """Per list set, expected and decisive accuracy, F1 and picks of agents with ``params`` (no draws).
+
+    Expected accuracy averages each item's chance of a right decision; decisive
+    accuracy and F1 score watching exactly the items more likely watched than not.
+    """
+    from simrec.fidelity.protocol import score_choices
+
+    policy = _policy(cfg, vworld, params)
+    rows = []
+    for part in parts:
+        keep = np.ones(len(part), bool) if users is None else users[part.users]
+        labels = part.labels[keep]
+        p = policy.watch_probability(policy.utilities(_batch(part))[keep])
+        s = score_choices(p > 0.5, labels).means()
+        rows.append({"ratio": part.ratio, "negatives": part.negatives, "users": int(keep.sum()),
+                     "expected_accuracy": float(np.mean(np.where(labels, p, 1 - p))) if labels.size else float("nan"),
+                     "decisive_accuracy": s["accuracy"], "decisive_f1": s["f1"], "decisive_picked": s["picked"]})  # fmt: skip
+    return rows
+
+
+def fit_choice(cfg: ScenarioConfig, world: World, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit the choice weights and outside utility on a validation part of training (see the module docstring)."""
+    cal = cfg.agents.calibration
+    vworld = validation_world(cfg, world, seed)
+    parts = validation_lists(cfg, vworld, seed)
     if min(len(part) for part in parts) < 10:
         raise ValueError(
             f"calibration needs at least 10 users with enough validation interactions for {cal.ratio} lists, "
             f"got {min(len(part) for part in parts)}; choose another agents.calibration.ratio or raise validation_share"
         )
-    # utility_terms draws nothing; the generator is there because a policy owns one
-    rng = child_rng(seed, "calibration", "policy")
-    policy = ChoicePolicy(cfg.policy.choice, vworld.catalog, vworld.population, vworld.taste, rng)
-    cols: dict[str, list[np.ndarray]] = {t: [] for t in (*FITTED_TERMS, "position")}
-    for part in parts:  # lists of different lengths: terms are flattened and pooled
-        n = len(part)
-        batch = PageBatch(step=0, page=0, users=part.users, items=part.items,
-                          satisfaction=np.zeros(n, np.float32), fatigue=np.zeros(n, np.float32))  # fmt: skip
-        terms = policy.utility_terms(batch)
-        for t, values in cols.items():
-            values.append(np.asarray(terms[t]).ravel())
-    flat = {t: np.concatenate(v) for t, v in cols.items()}
-    labels = np.concatenate([part.labels.ravel() for part in parts])
-    offset = cfg.policy.choice.position_decay * flat["position"]
-    weights, outside, loglik = fit_logit({t: flat[t] for t in FITTED_TERMS}, offset, labels)
-    params = {FITTED_TERMS[t]: w for t, w in weights.items()} | {"outside_utility": outside}
-    p = expit(sum(w * flat[t] for t, w in weights.items()) + offset - outside)
+    params, fit = fit_weights(cfg, vworld, parts)
+    cells = protocol_accuracy(cfg, vworld, parts, params)
+    n = np.array([c["users"] for c in cells], float)
     report = {
-        "validation_lists": int(sum(len(part) for part in parts)), "ratio": cal.ratio, "loglik_per_item": loglik,
-        "expected_accuracy": float(np.mean(np.where(labels, p, 1 - p))),
-        "decisive_accuracy": float(np.mean((p > 0.5) == labels)),
+        "validation_lists": int(sum(len(part) for part in parts)), "ratio": cal.ratio,
+        "negatives": list(cal.negatives), "picks": cfg.policy.choice.picks, "loglik_per_item": fit["loglik_per_item"],
+        "expected_accuracy": float(np.average([c["expected_accuracy"] for c in cells], weights=n)),
+        "decisive_accuracy": float(np.average([c["decisive_accuracy"] for c in cells], weights=n)),
         "fitted": dict(params),
     }  # fmt: skip
     return params, report
@@ -249,7 +349,7 @@ def calibrate(cfg: ScenarioConfig, world: World, seed: int) -> Calibration:
         out.params.update(params)
         out.report["choice"] = report
     if cal.ratings:
-        cuts, report = fit_star_cuts(oof[0], oof[1], cal.js_budget)
+        cuts, report = fit_star_cuts(oof[0], oof[1], cal.js_budget, scale=world.dataset.scale)
         out.params.update({"rating_mode": "cuts", "star_cuts": cuts, "rating_noise": 0.0})
         out.report["ratings"] = {**report, "star_cuts": list(cuts), "js_budget": cal.js_budget}
     return out

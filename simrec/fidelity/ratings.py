@@ -6,6 +6,11 @@ Jensen–Shannon: :func:`js_divergence` is the divergence in bits,
 (1–5 stars = 0/0/8/75/17 %) against ML-100K's real one gives a divergence of
 0.185 (the "about 0.19" of the issue) and a distance of 0.430, so the figure
 is the divergence.
+
+Rating scales: star shares are taken over the levels of the data set's rating
+scale (:class:`~simrec.data.scale.RatingScale`; 1..5 for whole stars, 0.5..5 for
+half stars) and nothing is rounded: a value that is not a level is an error, so
+real half stars are never folded into whole ones.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import pearsonr, spearmanr
 
+from simrec.data.scale import WHOLE_STARS, RatingScale
+
 if TYPE_CHECKING:
     from simrec.agents.policies.base import Decisions
     from simrec.agents.policies.choice import ChoicePolicy
@@ -28,11 +35,24 @@ if TYPE_CHECKING:
 AGENT4REC_STARS = np.array([0.0, 0.0, 0.08, 0.75, 0.17])
 
 
-def star_distribution(stars: np.ndarray) -> np.ndarray:
-    """Share of 1..5 stars among ``stars`` (values outside 1..5, e.g. 0 = unrated, are ignored)."""
-    s = np.rint(np.asarray(stars, float)).astype(np.int64)
-    s = s[(s >= 1) & (s <= 5)]
-    counts = np.bincount(s, minlength=6)[1:6].astype(float)
+def star_distribution(stars: np.ndarray, scale: RatingScale = WHOLE_STARS) -> np.ndarray:
+    """Share of each level of ``scale`` among ``stars`` (``[n_levels]``; 1..5 for whole stars).
+
+    Unrated values (0, negative or NaN) are ignored; nothing is rounded.
+
+    Raises:
+        ValueError: if a rated value is not a level of ``scale`` (e.g. 3.5 on whole stars).
+    """
+    s = np.asarray(stars, float)
+    s = s[np.isfinite(s) & (s > 0)]
+    idx = scale.index(s)
+    if (idx < 0).any():
+        off = np.unique(s[idx < 0])[:5]
+        raise ValueError(
+            f"{int((idx < 0).sum())} of {len(s)} stars are not levels of the rating scale {scale.label} "
+            f"(e.g. {', '.join(f'{v:g}' for v in off)}); pass the data set's scale (Dataset.scale)"
+        )
+    counts = np.bincount(idx, minlength=scale.n_levels).astype(float)
     return counts / counts.sum() if counts.sum() else counts
 
 
@@ -47,7 +67,10 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def rating_errors(predicted: np.ndarray, real: np.ndarray) -> dict[str, float]:
-    """RMSE and MAE of ``predicted`` stars against ``real`` (pairs where either is missing/0 are dropped)."""
+    """RMSE and MAE of ``predicted`` stars against ``real`` (pairs where either is missing/0 are dropped).
+
+    Both are level values of the data set's scale (half stars stay half stars).
+    """
     predicted, real = np.asarray(predicted, float), np.asarray(real, float)
     ok = np.isfinite(real) & np.isfinite(predicted) & (predicted > 0) & (real > 0)
     if not ok.any():

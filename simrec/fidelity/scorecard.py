@@ -11,7 +11,7 @@ compare simulated and real item popularity and count pages viewed per session.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from simrec.core.errors import ConfigError
 from simrec.core.rng import child_rng
 from simrec.fidelity import ratings as rf
 from simrec.fidelity.calibrate import calibrate_world
-from simrec.fidelity.result import Fidelity
+from simrec.fidelity.result import ABRanking, Fidelity
 from simrec.fidelity.protocol import NEGATIVES, RATIOS, build_lists, run_protocol, score_choices
 from simrec.world.build import World, build_world
 
@@ -117,6 +117,7 @@ def measure_fidelity(
              for neg in negatives for r in ratios}  # fmt: skip
     timings["build_lists"] = time.perf_counter() - t
     rows, rating_rows, stars = [], [], {}
+    scale = world.dataset.scale  # star shares over its levels: sim_1star..sim_5star, or sim_0.5star..sim_5star
     for mode in modes:
         if mode != "choice" and folder is None:
             raise ConfigError(f"mode '{mode}' needs a folder for its agent memory")
@@ -150,13 +151,13 @@ def measure_fidelity(
             holder.close()
         sim, real = np.concatenate(sim_stars), np.concatenate(real_stars)
         llm_errors = rf.rating_errors(*llm_part) if llm_part is not None else rf.rating_errors(np.zeros(0), np.zeros(0))
-        p, q = rf.star_distribution(sim), rf.star_distribution(real)
+        p, q = rf.star_distribution(sim, scale), rf.star_distribution(real, scale)
         stars[mode] = (p, q)
         js = (rf.js_divergence(p, q), rf.js_distance(p, q)) if p.sum() and q.sum() else (float("nan"),) * 2
         rating_rows.append({"mode": mode, **rf.rating_errors(sim, real), "js_divergence": js[0], "js_distance": js[1],
                             **{f"{k}_llm": v for k, v in llm_errors.items()},
-                            **{f"sim_{k}star": float(v) for k, v in enumerate(p, 1)},
-                            **{f"real_{k}star": float(v) for k, v in enumerate(q, 1)}})  # fmt: skip
+                            **{f"sim_{k}star": float(v) for k, v in zip(scale.level_names(), p, strict=True)},
+                            **{f"real_{k}star": float(v) for k, v in zip(scale.level_names(), q, strict=True)}})  # fmt: skip
         timings[f"mode_{mode}"] = time.perf_counter() - t
     behaviour: dict[str, Any] = {}
     if simulate_steps > 0:
@@ -169,6 +170,29 @@ def measure_fidelity(
     return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings, calibration)
 
 
+def select_agents(
+    cfg: ScenarioConfig, seed: int, select_on: str, progress: Callable[[int, int, str], None] | None
+) -> tuple[ScenarioConfig, World, Any]:
+    """The scenario with the settings chosen on validation, its calibrated world and the selection."""
+    from dataclasses import replace
+
+    from simrec.fidelity.select import apply_overrides, select_on_validation
+    from simrec.world.taste import fit_ease_interest
+
+    if select_on != "validation":
+        raise ConfigError(f"--select-on takes 'validation' (never the held-out split), got '{select_on}'")
+    t = time.perf_counter()
+    world = build_world(cfg, seed)
+    selection = select_on_validation(cfg, world, seed, progress=progress)
+    chosen = apply_overrides(cfg, selection.chosen.overrides)
+    reg = chosen.agents.taste.ease_reg
+    if reg != cfg.agents.taste.ease_reg:  # only the EASE term depends on the settings tried
+        ease = None if reg is None else fit_ease_interest(world.train, world.dataset, reg)
+        world = replace(world, taste=replace(world.taste, ease=ease))
+    selection.seconds = time.perf_counter() - t
+    return chosen, calibrate_world(chosen, world, seed), selection
+
+
 def run_fidelity(
     cfg: ScenarioConfig,
     modes: Sequence[str] = ("choice",),
@@ -178,28 +202,54 @@ def run_fidelity(
     seed: int | None = None,
     simulate_steps: int = 3,
     llm_users: int | None = None,
+    ab: Callable[[ScenarioConfig, Path, int], ABRanking] | None = None,
+    select_on: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> pd.DataFrame:
     """Measure fidelity and write the scorecard into a fresh ``<output_dir>/<name>-fidelity/``.
 
-    Args: as :func:`measure_fidelity` (``simulate_steps`` defaults to 3 here).
+    Args: as :func:`measure_fidelity` (``simulate_steps`` defaults to 3 here), and
+        ab: Called as ``ab(cfg, folder, seed)`` after the scorecard's measures; its A/B-ranking
+            study joins the scorecard (``simrec fidelity --ab`` passes
+            :func:`simrec.fidelity.ab.measure_ab`, which this layer does not import).
+        select_on: ``"validation"``: first choose the agents' settings on a validation part
+            of the training split (:func:`simrec.fidelity.select.select_on_validation`), then
+            score the chosen agents; the choice and every candidate's scores join the scorecard.
+        progress: Called as ``progress(done, total, candidate)`` during the selection.
 
     Returns:
         The discrimination scorecard; ``attrs["folder"]`` is the output folder and
         ``attrs["ratings"]`` the per-mode rating table (as records), ``attrs["calibration"]``
-        what calibration fitted (or ``None``).
+        what calibration fitted (or ``None``), ``attrs["ab"]`` the A/B-ranking study (or ``None``).
     """
     from simrec.fidelity.writers import fidelity_dir, write_scorecard
 
     seed = cfg.seed if seed is None else seed
+    if select_on not in (None, "validation"):  # before any folder is made
+        raise ConfigError(f"--select-on takes 'validation' (never the held-out split), got '{select_on}'")
     folder = fidelity_dir(cfg)
     start = time.perf_counter()
-    fid = measure_fidelity(cfg, modes, ratios, users, negatives, seed, simulate_steps, llm_users, folder)
+    world, selection = None, None
+    if select_on is not None:
+        cfg, world, selection = select_agents(cfg, seed, select_on, progress)
+    fid = measure_fidelity(cfg, modes, ratios, users, negatives, seed, simulate_steps, llm_users, folder, world)
+    if selection is not None:
+        fid.selection, fid.selection_table = selection.to_json(), selection.table
+        fid.timings["select"] = selection.seconds
+    if ab is not None:
+        t = time.perf_counter()
+        fid.ab = ab(cfg, folder, seed)
+        fid.timings["ab"] = time.perf_counter() - t
     fid.timings["total"] = time.perf_counter() - start
     options = {"modes": list(modes), "ratios": list(ratios), "users": users, "negatives": list(negatives),
                "simulate_steps": simulate_steps, "llm_users": llm_users}  # fmt: skip
+    if fid.ab is not None:
+        options["ab"] = {k: v for k, v in fid.ab.info.items() if k != "timings_s"}
     write_scorecard(fid, folder, cfg, seed, options)
     table = fid.scorecard.copy()
     table.attrs["folder"] = str(folder)
     table.attrs["ratings"] = fid.ratings.to_dict("records")
     table.attrs["calibration"] = fid.calibration
+    table.attrs["ab"] = fid.ab
+    table.attrs["selection"] = fid.selection
     return table

@@ -28,6 +28,7 @@ RECOMMENDERS: Registry[type] = Registry(
         "most_popular": "simrec.recommenders.popular:MostPopularRecommender",
         "item_knn": "simrec.recommenders.itemknn:ItemKNNRecommender",
         "mf": "simrec.recommenders.mf:MFRecommender",
+        "ease": "simrec.recommenders.ease:EASERecommender",
         # torch models: the module imports torch only when the recommender is built
         "lightgcn": "simrec.recommenders.torch.lightgcn:LightGCNRecommender",
         "sasrec": "simrec.recommenders.torch.sasrec:SASRecRecommender",

@@ -8,13 +8,15 @@ import numpy as np
 
 from simrec.agents.items import ItemFeedback
 from simrec.agents.policies.base import DECISION_SOURCES, Decisions, PageBatch, Policy, PolicyOutput
+from simrec.data.scale import WHOLE_STARS, RatingScale
 from simrec.io.texts import TextRow
 from simrec.testing._checks import call, check_array, fail
 
 METHODS = ("decide", "connect", "llm_users", "end_step", "counters")
 BASE = "subclass simrec.agents.policies.base.BasePolicy: it gives everything but decide"
 FIX = (
-    "decide(batch) returns Decisions(clicks [n, k] bool, ratings [n, k] int 0..5, exits [n] bool,"
+    "decide(batch) returns Decisions(clicks [n, k] bool, ratings [n, k] stars on the data's rating scale"
+    " (int 1..5 for whole stars, float levels such as 3.5 for half stars; 0 where not rated), exits [n] bool,"
     " satisfaction [n] float, fatigue [n] float) for the batch's n users and k items"
 )
 
@@ -35,20 +37,24 @@ def check_protocol(policy: object, who: str) -> None:
             fail(who, f"{method} is not callable", BASE, TypeError)
 
 
-def check_decisions(dec: object, batch: PageBatch, who: str, at: str) -> None:
-    """Types, shapes, dtypes and invariants of ``decide``'s answer to ``batch``."""
+def check_decisions(
+    dec: object, batch: PageBatch, who: str, at: str, scale: RatingScale = WHOLE_STARS
+) -> None:
+    """Types, shapes, dtypes and invariants of ``decide``'s answer to ``batch``; stars on ``scale``."""
     if not isinstance(dec, Decisions):
         fail(who, f"decide returned a {type(dec).__name__}{at}, not Decisions", FIX, TypeError)
     n, k = batch.items.shape
     clicks = check_array(who, f"Decisions.clicks{at}", dec.clicks, (n, k), "b", FIX)
-    ratings = check_array(who, f"Decisions.ratings{at}", dec.ratings, (n, k), "iu", FIX)
+    ratings = check_array(who, f"Decisions.ratings{at}", dec.ratings, (n, k), "iuf", FIX)
     check_array(who, f"Decisions.exits{at}", dec.exits, (n,), "b", FIX)
     for name in ("satisfaction", "fatigue"):
         value = check_array(who, f"Decisions.{name}{at}", getattr(dec, name), (n,), "f", FIX)
         if not np.isfinite(value).all():
             fail(who, f"Decisions.{name}{at} is not finite", "it carries over to the next page")
-    if ((ratings < 0) | (ratings > 5)).any():
-        fail(who, f"Decisions.ratings{at} outside 0..5", "stars are 1..5, 0 where not rated")
+    rated = ratings[ratings != 0]
+    if (~scale.on_scale(rated)).any():
+        fail(who, f"Decisions.ratings{at} holds stars off the rating scale ({scale.label})",
+             f"stars are the levels {', '.join(scale.level_names())}, 0 where not rated")  # fmt: skip
     if ((ratings > 0) & ~clicks).any():
         fail(who, f"rating without a watch{at}", "ratings must be 0 where clicks is False")
     if dec.source is not None:

@@ -9,7 +9,12 @@ import numpy as np
 
 T = TypeVar("T")
 
-_KINDS = {"b": "bool", "iu": "an integer dtype", "f": "a float dtype"}
+_KINDS = {
+    "b": "bool",
+    "iu": "an integer dtype",
+    "f": "a float dtype",
+    "iuf": "an integer or float dtype",
+}
 
 
 def fail(
@@ -24,7 +29,7 @@ def check_array(
 ) -> np.ndarray:
     """``value``, checked to be a numpy array of ``shape`` with a dtype kind in ``kind``.
 
-    ``kind`` is ``"b"`` (bool), ``"iu"`` (integer) or ``"f"`` (float).
+    ``kind`` is ``"b"`` (bool), ``"iu"`` (integer), ``"f"`` (float) or ``"iuf"`` (either).
 
     Raises:
         TypeError: ``value`` is not a numpy array.

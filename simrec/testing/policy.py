@@ -10,6 +10,7 @@ import numpy as np
 from simrec.agents.policies.base import BasePolicy, Decisions, PageBatch, Policy
 from simrec.config.schema import PolicyConfig, SocialConfig
 from simrec.core.rng import child_rng
+from simrec.data.scale import RatingScale
 from simrec.social.dynamics import SocialDynamics
 from simrec.testing import _answers as answers
 from simrec.testing._checks import call, fail, same
@@ -83,13 +84,16 @@ def _play(policy: Policy, world: World, seed: int, who: str) -> list[Decisions]:
     call(who, "connect(None)", policy.connect, None)
     answers.check_llm_users(policy, n_users, who)
     users = np.sort(rng.choice(n_users, size=min(6, n_users), replace=False))
-    one = _decide(policy, _page(rng, world, (1, 0), users[:1], k), who, PAGES[0])
-    several = _decide(policy, _page(rng, world, (1, 0), users, k), who, PAGES[1])
-    again = _decide(policy, _page(rng, world, (1, 1), users, k, several), who, PAGES[2])
+    scale = world.dataset.scale  # the stars every answer must be on
+    one = _decide(policy, _page(rng, world, (1, 0), users[:1], k), who, PAGES[0], scale)
+    several = _decide(policy, _page(rng, world, (1, 0), users, k), who, PAGES[1], scale)
+    again = _decide(policy, _page(rng, world, (1, 1), users, k, several), who, PAGES[2], scale)
     answers.check_output(policy, 1, who)
     counters = answers.check_counters(policy, who, {})
     call(who, "connect(social view)", policy.connect, _social_view(world, rng))
-    social = _decide(policy, _page(rng, world, (2, 0), users, k, context=True), who, PAGES[3])
+    social = _decide(
+        policy, _page(rng, world, (2, 0), users, k, context=True), who, PAGES[3], scale
+    )
     answers.check_output(policy, 2, who)
     answers.check_counters(policy, who, counters)
     return [one, several, again, social]
@@ -132,11 +136,13 @@ def _social_view(world: World, rng: np.random.Generator) -> SocialDynamics | Non
     return view
 
 
-def _decide(policy: Policy, batch: PageBatch, who: str, label: str) -> Decisions:
+def _decide(
+    policy: Policy, batch: PageBatch, who: str, label: str, scale: RatingScale
+) -> Decisions:
     inputs = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
     before = {name: np.copy(v) for name, v in inputs.items() if isinstance(v, np.ndarray)}
     dec = call(who, f"decide on {label}", policy.decide, batch)
-    answers.check_decisions(dec, batch, who, f" on {label}")
+    answers.check_decisions(dec, batch, who, f" on {label}", scale)
     for name, value in before.items():
         if not same(value, getattr(batch, name)):
             fail(who, f"decide changed batch.{name} in place on {label}", "copy it first")

@@ -120,7 +120,8 @@ def build_examples(
                 q = prompts.question("watch", v.title, v.genres, popularity=known[it])
                 out.append(Example(int(u), it, "watch", system, q, YES_NO, label, bool(is_valid)))
             stars = train.rating[r]
-            if cfg.stars and np.isfinite(stars) and 1 <= stars <= 5:
+            # the question's answers are the whole stars 1..5: a half star (3.5) is not taught, never rounded
+            if cfg.stars and np.isfinite(stars) and 1 <= stars <= 5 and stars == int(stars):
                 v = views[item]
                 q = prompts.question("stars", v.title, v.genres)
                 out.append(Example(int(u), item, "stars", system, q, STARS, int(round(stars)) - 1, bool(is_valid)))

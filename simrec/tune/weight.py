@@ -61,14 +61,14 @@ def _pages(valid: Sequence[Example]) -> dict[int, list[Example]]:
 
 
 def choice_priors(cfg: ScenarioConfig, world: World, pages: dict[int, list[Example]]) -> dict[int, np.ndarray]:
-    """The choice model's watch probability of every example, one page per user."""
+    """The choice model's prior watch probability of every example (its fitted logit), one page per user."""
     policy = build_policy(cfg.policy.model_copy(update={"name": "choice"}), world, child_rng(cfg.seed, "policy"))
     assert isinstance(policy, ChoicePolicy)
     out = {}
     for u, rows in pages.items():
         items = np.array([[e.item for e in rows]], np.int64)
         batch = PageBatch(1, 0, np.array([u], np.int64), items, np.zeros(1, np.float32), np.zeros(1, np.float32))
-        out[u] = policy.watch_probability(policy.utilities(batch))[0].astype(np.float64)
+        out[u] = policy.prior_probability(policy.utilities(batch))[0].astype(np.float64)
     return out
 
 

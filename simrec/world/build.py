@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +16,7 @@ from simrec.social.builders import BuildContext, build_graph
 from simrec.social.graph import SocialGraph
 from simrec.world.catalog import Catalog
 from simrec.world.population import TRAITS, Population, build_population
-from simrec.world.taste import TasteModel, fit_taste, taste_from_latent
+from simrec.world.taste import TasteModel, fit_ease_interest, fit_taste, taste_from_latent
 
 if TYPE_CHECKING:
     from simrec.world.calibration import Calibration
@@ -129,6 +129,8 @@ def assemble_world(
         taste = taste_from_latent(dataset)
     else:
         taste = fit_taste(train, dataset, taste_cfg, child_rng(seed, "world", "taste"))
+    if taste_cfg.ease_reg is not None:
+        taste = replace(taste, ease=fit_ease_interest(train, dataset, taste_cfg.ease_reg))
     score = taste.rating.predict(train.user, train.item)
     population = build_population(
         dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)

@@ -12,9 +12,12 @@ import numpy as np
 import pandas as pd
 
 from simrec.config.schema import TraitsConfig
+from simrec.data.scale import WHOLE_STARS, RatingScale, spread_prior
 from simrec.data.types import Dataset, Interactions
 
 TRAITS = ("activity", "conformity", "diversity", "patience")
+#: Star shares assumed where the data has no ratings (whole stars 1–5; spread over other scales).
+PRIOR_STARS = np.array([0.06, 0.11, 0.27, 0.34, 0.22])
 
 
 @dataclass
@@ -29,11 +32,13 @@ class Population:
         conformity: Pull of popularity (0..1).
         diversity: Pull of novelty (0..1).
         patience: Resistance to leaving a session (0..1).
-        rating_cdf: ``[n, 5]`` cumulative probability of rating ≤ 1..5 (smoothed).
+        rating_cdf: ``[n, n_levels]`` cumulative probability of rating at most each
+            level of ``scale`` (smoothed; 5 levels for whole stars, 10 for half stars).
         rating_mean: Mean training rating (global mean where unknown).
         score_mean: Mean rating-model score over the user's training items.
         score_std: Its standard deviation (floored).
         demographics: One row per user: ``user_id`` and whatever the data has.
+        scale: The data set's rating scale: the levels agents rate on.
     """
 
     user_ids: np.ndarray
@@ -48,6 +53,7 @@ class Population:
     score_mean: np.ndarray
     score_std: np.ndarray
     demographics: pd.DataFrame
+    scale: RatingScale = WHOLE_STARS
 
     @property
     def n_users(self) -> int:
@@ -80,11 +86,6 @@ def _per_user_mean(values: np.ndarray, users: np.ndarray, n: int, default: float
     out = np.full(n, default, dtype=np.float64)
     np.divide(tot, cnt, out=out, where=cnt > 0)
     return out
-
-
-def rating_bins(rating: np.ndarray) -> np.ndarray:
-    """Ratings to 0-based star bins 0..4 (half stars round up: 3.5 → 4 stars)."""
-    return (np.clip(np.ceil(rating), 1, 5) - 1).astype(np.int64)
 
 
 def build_population(
@@ -146,19 +147,22 @@ def build_population(
     lo, hi = cfg.activity_range
     traits["activity"] = (lo + (hi - lo) * traits["activity"]).astype(np.float32)
 
-    # Rating habits, smoothed towards the global distribution.
+    # Rating habits over the scale's levels, smoothed towards the global distribution.
+    scale = dataset.scale
+    n_levels = scale.n_levels
     rated = ~np.isnan(train.rating)
     if rated.any():
-        bins = rating_bins(train.rating[rated])
+        bins = scale.snap_index(train.rating[rated])  # the loader checked that ratings are levels
         ru = u[rated]
-        global_p = np.bincount(bins, minlength=5) / len(bins)
-        cnt = np.bincount(ru.astype(np.int64) * 5 + bins, minlength=n * 5).reshape(n, 5).astype(np.float64)
+        global_p = np.bincount(bins, minlength=n_levels) / len(bins)
+        cnt = np.bincount(ru.astype(np.int64) * n_levels + bins, minlength=n * n_levels)
+        cnt = cnt.reshape(n, n_levels).astype(np.float64)
         global_mean = float(train.rating[rated].mean())
         rating_mean = _per_user_mean(train.rating[rated].astype(np.float64), ru, n, global_mean)
     else:
-        global_p = np.array([0.06, 0.11, 0.27, 0.34, 0.22])
-        cnt = np.zeros((n, 5))
-        rating_mean = np.full(n, 3.5)
+        global_p = spread_prior(scale, PRIOR_STARS)
+        cnt = np.zeros((n, n_levels))
+        rating_mean = np.full(n, 3.5 if scale == WHOLE_STARS else float(scale.levels @ global_p))
     probs = (cnt + 3.0 * global_p) / (cnt.sum(axis=1, keepdims=True) + 3.0)
     cdf = np.cumsum(probs, axis=1)
     cdf[:, -1] = 1.0
@@ -184,4 +188,5 @@ def build_population(
         score_mean=score_mean.astype(np.float32),
         score_std=score_std.astype(np.float32),
         demographics=demo,
+        scale=scale,
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from simrec.config.schema import TasteConfig
 from simrec.core.als import ExplicitModel, explicit_als, implicit_als
+from simrec.core.ease import ease_weights
 from simrec.data.types import Dataset, Interactions
 from simrec.world.stacked import StackedRatingModel, fit_stacked
 
@@ -22,6 +24,51 @@ def _pair_dot(a: np.ndarray, b: np.ndarray, users: np.ndarray, items: np.ndarray
     if items.ndim == 1:
         return np.einsum("nd,nd->n", a[users], b[items])
     return np.einsum("nd,nkd->nk", a[users], b[items])
+
+
+@dataclass
+class EaseInterest:
+    """A second interest signal: EASE scores of the user's training history, z-scored per user.
+
+    ``agents.taste.ease_reg`` turns it on; the choice policy weighs it with
+    ``policy.choice.beta_ease`` (calibration fits the weight).
+
+    Attributes:
+        history: ``[n_users, n_items]`` binary CSR of training interactions.
+        weights: ``[n_items, n_items]`` EASE weights.
+        mean: Per-user mean of the scores over all items.
+        std: Per-user standard deviation of the scores over all items.
+    """
+
+    history: sp.csr_matrix
+    weights: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+    def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Z-scored EASE scores of ``items`` (``[n]`` or ``[n, k]``) for ``users [n]``."""
+        users = np.asarray(users, np.int64)
+        uniq, inv = np.unique(users, return_inverse=True)
+        rows = np.asarray(self.history[uniq] @ self.weights, np.float32)
+        vals = rows[inv[:, None], items] if items.ndim == 2 else rows[inv, items]
+        mean, std = self.mean[users], self.std[users]
+        if items.ndim == 2:
+            mean, std = mean[:, None], std[:, None]
+        return (vals - mean) / std
+
+
+def fit_ease_interest(train: Interactions, dataset: Dataset, reg: float, block: int = 4096) -> EaseInterest:
+    """EASE weights and per-user score moments from the training interactions."""
+    x = train.matrix(dataset.n_users, dataset.n_items).astype(np.float32)
+    x.data[:] = 1.0
+    w = ease_weights(x, reg)
+    mean = np.empty(dataset.n_users, np.float32)
+    std = np.empty(dataset.n_users, np.float32)
+    for start in range(0, dataset.n_users, block):
+        rows = np.asarray(x[start : start + block] @ w, np.float64)
+        mean[start : start + block] = rows.mean(axis=1)
+        std[start : start + block] = np.maximum(rows.std(axis=1), 1e-6)
+    return EaseInterest(x.tocsr(), w, mean, std)
 
 
 # The rating model is the biased MF of the ALS module: mu + b_u + b_i + p_u · q_i.
@@ -40,6 +87,7 @@ class TasteModel:
         rating: The rating model (biased MF, or the stacked model of :mod:`simrec.world.stacked`).
         rating_oof: Out-of-fold predictions of training ratings and the real ratings
             (the stacked model provides them; star calibration uses them).
+        ease: The EASE interest signal (``agents.taste.ease_reg``), or ``None``.
     """
 
     user_factors: np.ndarray
@@ -48,6 +96,7 @@ class TasteModel:
     interest_std: np.ndarray
     rating: RatingModel | StackedRatingModel
     rating_oof: tuple[np.ndarray, np.ndarray] | None = None
+    ease: EaseInterest | None = None
 
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Interest z-scored per user over the catalog (``[n]`` or ``[n, k]``)."""

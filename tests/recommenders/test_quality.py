@@ -60,7 +60,7 @@ def recalls(ml100k_dir: Path) -> dict[str, float]:
         attributes=pd.DataFrame(index=range(N_ITEMS)),
     )
     out = {}
-    for name in ("random", "most_popular", "item_knn", "mf", "lightgcn", "sasrec"):
+    for name in ("random", "most_popular", "item_knn", "mf", "ease", "lightgcn", "sasrec"):
         rec = build_recommender(name, {}, np.random.default_rng(7))
         rec.fit(train, catalog, n_users=N_USERS)
         pages = rec.recommend(np.arange(N_USERS), K)
@@ -72,12 +72,12 @@ def _table(recalls: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.4f}" for name, value in recalls.items())
 
 
-@pytest.mark.parametrize("name", ["most_popular", "item_knn", "mf", "lightgcn", "sasrec"])
+@pytest.mark.parametrize("name", ["most_popular", "item_knn", "mf", "ease", "lightgcn", "sasrec"])
 def test_recall_clearly_above_random(recalls: dict[str, float], name: str) -> None:
     assert recalls[name] > max(5 * recalls["random"], 0.05), f"Recall@{K}: {_table(recalls)}"
 
 
-@pytest.mark.parametrize("name", ["item_knn", "mf", "lightgcn"])
+@pytest.mark.parametrize("name", ["item_knn", "mf", "ease", "lightgcn"])
 def test_personalised_beats_popularity(recalls: dict[str, float], name: str) -> None:
     assert recalls[name] > 1.3 * recalls["most_popular"], f"Recall@{K}: {_table(recalls)}"
 

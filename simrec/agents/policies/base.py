@@ -79,7 +79,9 @@ class Decisions:
 
     Attributes:
         clicks: ``[n, k]`` bool, watched.
-        ratings: ``[n, k]`` int8 stars 1..5, 0 where not rated (only watched items are rated).
+        ratings: ``[n, k]`` stars on the data set's rating scale (``Dataset.scale``): ``int8``
+            1..5 for whole stars, ``float32`` levels such as 3.5 for half stars; 0 where not
+            rated (only watched items are rated).
         exits: ``[n]`` bool, left the session after this page.
         satisfaction: ``[n]`` mood after the page.
         fatigue: ``[n]`` fatigue after the page.
@@ -108,7 +110,7 @@ class Decisions:
         assert self.clicks.shape == (n, k) and self.ratings.shape == (n, k), "decision shape mismatch"
         assert self.exits.shape == (n,), "exit shape mismatch"
         assert not np.any((self.ratings > 0) & ~self.clicks), "rating without a watch"
-        assert np.all((self.ratings >= 0) & (self.ratings <= 5)), "rating outside 0..5"
+        assert np.all(self.ratings >= 0), "negative rating (or NaN; 0 marks 'not rated')"
         return self
 
 

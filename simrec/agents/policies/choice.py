@@ -5,13 +5,17 @@ handles a whole page for many users, with no Python loop per impression.
 
 Watching: each item ``i`` on the page has utility
 
-    u_i = b_taste·z_i + (b_genre − b_novelty·diversity)·g_i
+    u_i = b_taste·z_i + b_ease·e_i + (b_genre − b_novelty·diversity)·g_i
           + b_pop·conformity·pop_i + b_social·conformity·social_i
+          + b_taste_contrast·(z_i − mean z) + b_pop_contrast·conformity·(pop_i − mean pop)
           − b_fatigue·fatigue − decay·position_i
 
-(``z`` the user's z-scored hidden interest, ``g`` genre affinity, ``pop`` the
+(``z`` the user's z-scored hidden interest, ``e`` the z-scored EASE interest when
+``agents.taste.ease_reg`` is set, ``g`` genre affinity, ``pop`` the
 z-scored log popularity, ``social`` the trust-weighted recent likes of the
-people the user follows, from :mod:`simrec.social.influence`). Next to it stands an outside option ("nothing more")
+people the user follows, from :mod:`simrec.social.influence`; the means are over
+the page, so the contrast terms say how an item stands out from what is shown
+with it). Next to it stands an outside option ("nothing more")
 of utility ``outside_utility``. Picking items one after another by multinomial
 logit *without replacement* until the outside option wins is the same as
 ranking by ``u + Gumbel`` noise and keeping everything above the outside
@@ -20,11 +24,23 @@ what we compute in one shot. ``choice_noise`` scales the Gumbel noise (0: watch
 exactly the items above the outside option); calibration
 (:mod:`simrec.fidelity.calibrate`) may fit the weights and set it.
 
+How many to watch (``picks``). With ``fixed`` the outside option is the same on
+every page, so each item is judged alone. With ``page`` the outside option moves
+with the page: the agent infers from the page itself what share ``π`` of its items
+is worth watching (:func:`page_share`, an EM estimate under a Beta prior of
+``page_prior`` pseudo-items each way) and the outside utility becomes
+``outside_utility − logit π``. A page of mostly unattractive items then gets few
+watches and a rich page many, and a middling item is watched on a rich page but not
+on a poor one. Calibration fits ``u − outside_utility`` as a log-likelihood ratio (each
+validation list's own share of positives is an offset), so it means the same on a
+1:1 list and a 1:9 one; the page supplies the share.
+
 Rating: the hidden rating score is z-scored against the scores of the user's
 own training items, noised, and mapped through the user's own rating
 distribution, so each user keeps their habits (a harsh rater stays harsh)
-(``rating_mode: habit``); or the predicted rating is cut at four ``star_cuts``
-(``rating_mode: cuts``).
+(``rating_mode: habit``); or the predicted rating is cut at ``star_cuts``
+(``rating_mode: cuts``). Stars are levels of the data set's rating scale
+(:mod:`simrec.data.scale`: whole stars 1..5, half stars 0.5..5, ...).
 
 Leaving: after each page the mood is an exponential moving average of how the
 watched items compared with the user's usual rating (a page with nothing worth
@@ -41,6 +57,8 @@ from scipy.special import expit, ndtr
 
 from simrec.agents.policies.base import BasePolicy, Decisions, PageBatch
 from simrec.config.schema import ChoiceParams, PolicyConfig
+from simrec.core.errors import ConfigError
+from simrec.data.scale import RatingScale
 from simrec.world.catalog import Catalog
 from simrec.world.population import Population
 from simrec.world.taste import TasteModel
@@ -49,6 +67,24 @@ if TYPE_CHECKING:
     from simrec.world.build import World
 
 _EMPTY_PAGE_VALUE = -0.5
+
+
+def star_cuts_for(params: ChoiceParams, scale: RatingScale) -> tuple[float, ...]:
+    """``params.star_cuts``, checked against ``scale``: ``n_levels − 1`` cut-points.
+
+    Raises:
+        ConfigError: if their number does not fit the scale (e.g. the whole-star
+            default on half stars), naming the cut-points that would round.
+    """
+    cuts = tuple(params.star_cuts)
+    if len(cuts) != scale.n_levels - 1:
+        rounding = ", ".join(f"{c:g}" for c in scale.midpoints())
+        raise ConfigError(
+            f"policy.choice.star_cuts has {len(cuts)} cut-points, but the data's rating scale "
+            f"({scale.label}) has {scale.n_levels} levels and needs {scale.n_levels - 1}: fit them with "
+            f"agents.calibration.ratings, or set them (rounding: [{rounding}])."
+        )
+    return cuts
 
 
 class ChoicePolicy(BasePolicy):
@@ -78,6 +114,8 @@ class ChoicePolicy(BasePolicy):
         self.taste = taste
         self.rng = rng
         self.social = None
+        if params.beta_ease and taste.ease is None:
+            raise ConfigError("policy.choice.beta_ease weighs the EASE interest term: set agents.taste.ease_reg too")
         g = catalog.genres.astype(np.float32)
         self._genre_norm = g / np.maximum(g.sum(axis=1, keepdims=True), 1.0)
 
@@ -106,15 +144,20 @@ class ChoicePolicy(BasePolicy):
     def utility_terms(self, batch: PageBatch) -> dict[str, np.ndarray]:
         """The ``[n, k]`` terms of the utility, each before its weight.
 
-        Keys: ``taste`` (z-scored interest), ``genre`` (genre affinity),
+        Keys: ``taste`` (z-scored interest), ``ease`` (z-scored EASE interest, only with
+        ``agents.taste.ease_reg``), ``genre`` (genre affinity),
         ``novelty`` (−diversity × genre affinity), ``popularity`` (conformity ×
         z-scored log popularity), ``social`` (conformity × friends' pull; zeros
-        without a social signal), ``fatigue`` (−fatigue) and ``position`` (−position).
+        without a social signal), ``taste_contrast`` and ``popularity_contrast`` (taste and
+        popularity minus their mean over the page: how the item stands out from the
+        alternatives shown with it), ``fatigue`` (−fatigue) and ``position`` (−position).
         """
         pop = self.population
         users, items = batch.users, batch.items
         n, k = items.shape
         terms = {"taste": self.taste.affinity(users, items).astype(np.float32, copy=False)}
+        if self.taste.ease is not None:
+            terms["ease"] = self.taste.ease.affinity(users, items).astype(np.float32, copy=False)
         if self._genre_norm.shape[1]:
             genre = np.einsum("nkg,ng->nk", self._genre_norm[items], pop.genre_affinity[users])
         else:
@@ -124,6 +167,9 @@ class ChoicePolicy(BasePolicy):
         terms["popularity"] = pop.conformity[users][:, None] * self.popularity_z(batch.popularity)[items]
         social = batch.social if batch.social is not None else np.zeros((n, k), np.float32)
         terms["social"] = pop.conformity[users][:, None] * social
+        # context effects: an item judged against the rest of its page
+        terms["taste_contrast"] = terms["taste"] - terms["taste"].mean(axis=1, keepdims=True)
+        terms["popularity_contrast"] = terms["popularity"] - terms["popularity"].mean(axis=1, keepdims=True)
         terms["fatigue"] = np.broadcast_to(-batch.fatigue[:, None], (n, k))
         terms["position"] = np.broadcast_to(-np.arange(k, dtype=np.float32)[None, :], (n, k))
         return terms
@@ -131,8 +177,9 @@ class ChoicePolicy(BasePolicy):
     def weights(self) -> dict[str, float]:
         """The weight of each utility term (keys of :meth:`utility_terms`)."""
         p = self.params
-        return {"taste": p.beta_taste, "genre": p.beta_genre, "novelty": p.beta_novelty,
-                "popularity": p.beta_popularity, "social": p.beta_social, "fatigue": p.beta_fatigue,
+        return {"taste": p.beta_taste, "ease": p.beta_ease, "genre": p.beta_genre, "novelty": p.beta_novelty,
+                "popularity": p.beta_popularity, "social": p.beta_social, "taste_contrast": p.beta_taste_contrast,
+                "popularity_contrast": p.beta_popularity_contrast, "fatigue": p.beta_fatigue,
                 "position": p.position_decay}  # fmt: skip
 
     def utilities(self, batch: PageBatch) -> np.ndarray:
@@ -144,6 +191,19 @@ class ChoicePolicy(BasePolicy):
                 u += np.float32(w) * terms[name]
         return u
 
+    def outside(self, utilities: np.ndarray) -> np.ndarray:
+        """``[n]`` utility of the outside option on each user's page.
+
+        ``picks: fixed``: ``outside_utility`` everywhere. ``picks: page``: ``outside_utility −
+        logit(π)``, with ``π`` the page's inferred share of items worth watching
+        (:func:`page_share`), so the outside option falls on a rich page and rises on a poor one.
+        """
+        c = np.full(len(utilities), self.params.outside_utility, np.float64)
+        if self.params.picks == "page" and utilities.size:
+            share = page_share(utilities - self.params.outside_utility, self.params.page_prior)
+            c -= np.log(share) - np.log1p(-share)
+        return c
+
     def choose(self, utilities: np.ndarray) -> np.ndarray:
         """Watched items: multinomial logit without replacement against the outside option.
 
@@ -151,24 +211,36 @@ class ChoicePolicy(BasePolicy):
         """
         n, k = utilities.shape
         noise = self.rng.gumbel(size=(n, k + 1)).astype(np.float32) * np.float32(self.params.choice_noise)
-        outside = self.params.outside_utility + noise[:, k]
+        outside = self.outside(utilities).astype(np.float32) + noise[:, k]
         return utilities + noise[:, :k] > outside[:, None]
 
     def watch_probability(self, utilities: np.ndarray) -> np.ndarray:
         """Each item's marginal chance of being watched: ``σ((u − outside) / choice_noise)``."""
         scale = max(self.params.choice_noise, 1e-3)
-        return expit((utilities - self.params.outside_utility) / scale)
+        return expit((utilities - self.outside(utilities)[:, None]) / scale)
+
+    def prior_probability(self, utilities: np.ndarray) -> np.ndarray:
+        """What the choice model believes of each item: ``σ(u − outside)``, the fitted logit's own chance.
+
+        Unlike :meth:`watch_probability` it ignores ``choice_noise`` (how decisively the
+        agents act on that belief), so decisive agents (noise 0) still give the LLM-driven
+        users of ``hybrid`` mode a soft prior to combine with the LLM's answers.
+        """
+        return expit(utilities - self.outside(utilities)[:, None])
 
     def rate(self, users: np.ndarray, items: np.ndarray, watched: np.ndarray) -> np.ndarray:
-        """Stars 1..5 for watched items (0 elsewhere).
+        """Stars on the data set's rating scale for watched items (0 elsewhere).
 
-        ``habit`` mode calibrates to each user's history; ``cuts`` mode cuts the
-        predicted rating (plus ``rating_noise`` stars of noise) at ``star_cuts``.
+        The stars are levels of ``population.scale`` (1..5 for whole stars, 0.5..5
+        for half stars), in its dtype (``int8`` for whole stars). ``habit`` mode
+        calibrates to each user's history; ``cuts`` mode cuts the predicted rating
+        (plus ``rating_noise`` stars of noise) at ``star_cuts`` (one fewer than the levels).
         """
         p, pop = self.params, self.population
+        scale = pop.scale
         n, k = items.shape
         rated = watched & (self.rng.random((n, k)) < p.rate_probability) if p.rate_probability < 1 else watched
-        stars = np.zeros((n, k), np.int8)
+        stars = np.zeros((n, k), scale.dtype)
         rows, cols = np.nonzero(rated)
         if len(rows) == 0:
             return stars
@@ -176,12 +248,13 @@ class ChoicePolicy(BasePolicy):
         score = self.taste.rating.predict(u, items[rows, cols])
         noise = self.rng.standard_normal(len(rows)).astype(np.float32) * p.rating_noise
         if p.rating_mode == "cuts":
-            s = 1 + (score[:, None] + noise[:, None] > np.asarray(p.star_cuts, np.float32)).sum(axis=1)
+            cuts = np.asarray(star_cuts_for(p, scale), np.float32)
+            level = (score[:, None] + noise[:, None] > cuts).sum(axis=1)
         else:
             z = (score - pop.score_mean[u]) / pop.score_std[u]
             q = ndtr((z + noise) / np.sqrt(1.0 + p.rating_noise**2))
-            s = 1 + (q[:, None] > pop.rating_cdf[u, :4]).sum(axis=1)
-        stars[rows, cols] = s
+            level = (q[:, None] > pop.rating_cdf[u, : scale.n_levels - 1]).sum(axis=1)
+        stars[rows, cols] = scale.values(level)
         return stars
 
     def feel(self, batch: PageBatch, watched: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,3 +288,36 @@ class ChoicePolicy(BasePolicy):
         sat, fat = self.feel(batch, watched, ratings)
         exits = self.leave(batch.users, sat, fat)
         return Decisions(watched, ratings, exits, sat, fat)
+
+
+def page_share(evidence: np.ndarray, prior: float = 1.0, iterations: int = 100, tol: float = 1e-7) -> np.ndarray:
+    """Each page's share ``π`` of items worth watching, inferred from the page itself.
+
+    ``evidence[r, i]`` is item ``i``'s log-odds of being worth watching on a page where
+    half the items are (for calibrated agents, the log-likelihood ratio ``u − c``). With
+    a share ``π`` an item is worth watching with chance ``σ(evidence + logit π)``; ``π``
+    is the most probable share given the page under a symmetric Beta prior of ``prior``
+    pseudo-items each way: the fixed point of ``π = (Σ_i σ(evidence_i + logit π) + prior) /
+    (k + 2·prior)``, found by EM (monotone; the posterior of ``π`` is log-concave, so the
+    fixed point is unique).
+
+    Args:
+        evidence: ``[n, k]`` log-odds at an even share.
+        prior: Pseudo-items for and against (> 0; larger pulls ``π`` towards one half).
+        iterations: Most EM steps.
+        tol: Stop when no page's share moves by more than this.
+
+    Returns:
+        ``[n]`` shares in ``(0, 1)``.
+    """
+    e = np.asarray(evidence, np.float64)
+    k = e.shape[1]
+    share = np.full(len(e), 0.5)
+    for _ in range(iterations):
+        odds = np.log(share) - np.log1p(-share)
+        new = (expit(e + odds[:, None]).sum(axis=1) + prior) / (k + 2.0 * prior)
+        done = np.max(np.abs(new - share), initial=0.0) < tol
+        share = new
+        if done:
+            break
+    return share

@@ -56,6 +56,7 @@ from simrec.agents.schemas import PageDecision, page_decision_schema
 from simrec.config.schema import PolicyConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import mixed_seed
+from simrec.data.scale import format_level
 from simrec.io.texts import TextRow
 from simrec.llm.types import LLMRequest, Message
 from simrec.memory.base import MemoryRecord
@@ -124,6 +125,12 @@ class LLMPolicy(BasePolicy):
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
         self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
+        self.scale = world.population.scale
+        # The LLM answers 1..5 stars: levels of whole and half stars as they are; other scales map them (counted).
+        whole_stars_fit = bool(self.scale.on_scale(np.arange(1, 6)).all())
+        self._snaps_stars = not (self.scale.max == 5 and whole_stars_fit)
+        if self._snaps_stars:
+            self.stats["llm_stars_snapped"] = 0
         self.share_messages: dict[tuple[int, int], str] = {}
         # request seeds follow the root seed through the backend's own ("llm" child) seed
         self._seed_base = int(llm.settings.seed)
@@ -214,10 +221,10 @@ class LLMPolicy(BasePolicy):
         k = batch.items.shape[1]
         page_texts: list[TextRow] = []
         if len(rows) and self.protocol == "scored":
-            prior = self.choice.watch_probability(util)
+            prior = self.choice.prior_probability(util)
             self._decide_scored(batch, rows, prior, clicks, ratings, source, shares, page_texts)
         elif len(rows):
-            prior = self.choice.watch_probability(util)
+            prior = self.choice.prior_probability(util)
             requests = self._requests(batch, rows, prior)
             replies = self.llm.generate(requests)
             for r, req, resp in zip(rows, requests, replies, strict=True):
@@ -233,7 +240,7 @@ class LLMPolicy(BasePolicy):
                 own = self.choice.rate(batch.users[r : r + 1], batch.items[r : r + 1], np.ones((1, k), bool))[0]
                 for p in watch:
                     clicks[r, p - 1] = True
-                    ratings[r, p - 1] = stars[p].stars if p in stars else own[p - 1]
+                    ratings[r, p - 1] = self._on_scale(stars[p].stars) if p in stars else own[p - 1]
                 leave_llm[r] = d.leave
                 prompt = [m.content for m in req.messages]
                 texts = self._texts(batch, r, watch, stars, d, prompt)
@@ -343,12 +350,12 @@ class LLMPolicy(BasePolicy):
             for (r, c), resp in zip(watched, self._ask(batch, systems, asks, _STARS, STARS), strict=True):
                 s = draw_stars(resp, stream(self._seed_base, int(batch.users[r]), batch.step, batch.page, _STARS * 10 + c))
                 if s:
-                    ratings[r, c] = s
+                    ratings[r, c] = self._on_scale(s)
         # 3. share a liked watch (with a social graph)
         liked = [(r, c) for r, c in watched if ratings[r, c] >= 4]
         shared: list[tuple[int, int]] = []
         if self.social is not None and liked:
-            asks = [(r, c, "share", self.scored.question("share", views[r][c].title, stars=int(ratings[r, c]))) for r, c in liked]
+            asks = [(r, c, "share", self.scored.question("share", views[r][c].title, stars=format_level(ratings[r, c]))) for r, c in liked]
             for (r, c), resp in zip(liked, self._ask(batch, systems, asks, _SHARE, YES_NO), strict=True):
                 lo = yes_log_odds(resp)
                 g = stream(self._seed_base, int(batch.users[r]), batch.step, batch.page, _SHARE * 10 + c)
@@ -363,11 +370,11 @@ class LLMPolicy(BasePolicy):
             for c in cols:
                 if g.random() < p.reason_rate:
                     v = views[r][c]
-                    asks.append((r, c, "reason", self.scored.question("reason", v.title, v.genres, int(ratings[r, c]))))
+                    asks.append((r, c, "reason", self.scored.question("reason", v.title, v.genres, format_level(ratings[r, c]))))
             if cols and g.random() < p.review_rate:
                 c = cols[0]
                 v = views[r][c]
-                asks.append((r, c, "review", self.scored.question("review", v.title, v.genres, int(ratings[r, c]))))
+                asks.append((r, c, "review", self.scored.question("review", v.title, v.genres, format_level(ratings[r, c]))))
         asks += [(r, c, "share", self.scored.question("message", views[r][c].title)) for r, c in shared]
         for (r, c, kind, q), resp in zip(asks, self._ask(batch, systems, asks, _TEXT, None), strict=True):
             if not resp.ok:
@@ -420,9 +427,10 @@ class LLMPolicy(BasePolicy):
                                             IMPORTANCE["impression"]))  # fmt: skip
             for p in np.nonzero(clicks[r])[0]:
                 item = int(batch.items[r, p])
-                s = int(ratings[r, p])
+                s = ratings[r, p].item()  # an int for whole stars, a float for half stars
                 why = reasons.get((u, item), "")
-                text = f"Watched {clean_untrusted(str(cat.titles[item]), 60)}, rated {s}/5" + (f": {why}" if why else "")
+                rated = f"rated {format_level(s)}/{format_level(self.scale.max)}"
+                text = f"Watched {clean_untrusted(str(cat.titles[item]), 60)}, {rated}" + (f": {why}" if why else "")
                 records.append(MemoryRecord(u, batch.step, "rating", text, IMPORTANCE["rating"]))
                 fb_items.append(item)
                 fb_stars.append(s)
@@ -436,6 +444,21 @@ class LLMPolicy(BasePolicy):
             self._feedback.append(
                 ItemFeedback(np.array(fb_items), np.array(fb_stars), np.array(fb_genre), fb_reason)
             )
+
+    def _on_scale(self, stars: int) -> float:
+        """The LLM's 1..5 stars on the data's rating scale.
+
+        On scales topped by 5 that hold every whole star (whole stars 1–5, half stars
+        0.5–5) they stand as they are. On others they are placed linearly on the scale
+        (1 → min, 5 → max) and snapped to the nearest level; each one that needed
+        snapping is counted in ``llm_stars_snapped``.
+        """
+        if not self._snaps_stars:
+            return stars
+        sc = self.scale
+        value = np.array([sc.min + (stars - 1) * (sc.max - sc.min) / 4])
+        self.stats["llm_stars_snapped"] += int(not sc.on_scale(value)[0])
+        return float(sc.snap(value)[0])
 
     def llm_users(self) -> np.ndarray:
         """``[n_users]`` bool, the users who decide through the LLM."""
