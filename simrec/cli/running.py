@@ -124,7 +124,7 @@ def print_summary(result) -> None:  # noqa: ANN001
         for col in ("step", "user", "kind", "stars", "text"):
             sample.add_column(col)
         for row in texts.head(8).itertuples():
-            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, str(row.stars or ""), row.text)
+            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, f"{row.stars:g}" if row.stars else "", row.text)
         out.print(sample)
 
 

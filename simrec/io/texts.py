@@ -27,7 +27,7 @@ TEXT_SCHEMA = pa.schema(
         ("user", pa.int32()),
         ("item", pa.int32()),
         ("kind", pa.string()),
-        ("stars", pa.int8()),
+        ("stars", pa.float32()),
         ("text", pa.string()),
     ]
 )
@@ -35,7 +35,11 @@ TEXT_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class TextRow:
-    """One written text; ``item`` is -1 and ``stars`` 0 where they do not apply."""
+    """One written text; ``item`` is -1 and ``stars`` 0 where they do not apply.
+
+    ``stars`` is the star value the agent gave with a reason, on the data set's scale
+    (float, so a half star stays 3.5).
+    """
 
     step: int
     session: int
@@ -43,7 +47,7 @@ class TextRow:
     user: int
     item: int
     kind: str
-    stars: int
+    stars: float
     text: str
 
 
@@ -94,4 +98,5 @@ def read_texts(run_dir: Path) -> pd.DataFrame:
     parts = list_parts(folder) if folder.is_dir() else []
     if not parts:
         return TEXT_SCHEMA.empty_table().to_pandas()
-    return pa.concat_tables([pq.read_table(p) for p in parts]).to_pandas()
+    # parts written before stars became float32 (int8) are cast, so a resumed older run reads whole
+    return pa.concat_tables([pq.read_table(p).cast(TEXT_SCHEMA) for p in parts]).to_pandas()

@@ -92,3 +92,32 @@ def test_the_choice_policy_keeps_the_contract_on_half_stars(tmp_path: Path) -> N
     })  # fmt: skip
     world = build_world(cfg)
     check_policy(build_policy(cfg.policy, world, child_rng(0, "policy")), world)
+
+
+def test_reasons_keep_the_stars_the_decision_stored(tmp_path: Path) -> None:
+    _, _, policy = _policy(tmp_path, "llm", (1, 10, 1))
+    dec = policy.decide(_page(10))
+    reasons = [t for t in policy.texts if t.kind == "reason"]
+    assert reasons  # reason_rate 1 and a scripted reply that passes the guard
+    for t in reasons:
+        assert t.stars == float(dec.ratings[t.user, t.item])  # page row = user, column = item and t.stars != 4.0  # placed on 1..10, not the LLM's 4
+
+
+def test_texts_written_before_stars_were_floats_still_read(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from simrec.io.texts import TextRow, TextSink, read_texts
+
+    folder = tmp_path / "run" / "texts.parquet"
+    folder.mkdir(parents=True)
+    old = pa.table({"step": pa.array([0], pa.int32()), "session": pa.array([1], pa.int64()),
+                    "page": pa.array([0], pa.int16()), "user": pa.array([2], pa.int32()),
+                    "item": pa.array([3], pa.int32()), "kind": ["reason"], "stars": pa.array([4], pa.int8()),
+                    "text": ["Loved it."]})  # fmt: skip
+    pq.write_table(old, folder / "part-00000.parquet")
+    sink = TextSink(folder)
+    sink.add([TextRow(1, 1, 0, 2, 5, "reason", 3.5, "Half good.")])
+    sink.close()
+    texts = read_texts(tmp_path / "run")
+    assert list(texts["stars"]) == [4.0, 3.5]

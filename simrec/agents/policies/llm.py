@@ -243,7 +243,7 @@ class LLMPolicy(BasePolicy):
                     ratings[r, p - 1] = self._on_scale(stars[p].stars) if p in stars else own[p - 1]
                 leave_llm[r] = d.leave
                 prompt = [m.content for m in req.messages]
-                texts = self._texts(batch, r, watch, stars, d, prompt)
+                texts = self._texts(batch, r, watch, stars, d, prompt, ratings[r])
                 if d.share is not None and d.share in watch:
                     shares[r, d.share - 1] = True
                     if any(t.kind == "share" for t in texts):  # a message that passed the guard
@@ -385,13 +385,14 @@ class LLMPolicy(BasePolicy):
                 continue
             u, item = int(batch.users[r]), int(batch.items[r, c])
             session = int(batch.sessions[r]) if batch.sessions is not None else -1
-            stars = int(ratings[r, c]) if kind == "reason" else 0
+            stars = float(ratings[r, c]) if kind == "reason" else 0.0
             page_texts.append(TextRow(batch.step, session, batch.page, u, item, kind, stars, text))
             if kind == "share":
                 self.share_messages[(u, item)] = text
 
     def _texts(
-        self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision, prompt: list[str]
+        self, batch: PageBatch, r: int, watch: list[int], stars: dict, d: PageDecision, prompt: list[str],
+        given: np.ndarray,
     ) -> list[TextRow]:
         """The reasons, review and share message of one reply that pass the text guard.
 
@@ -404,7 +405,8 @@ class LLMPolicy(BasePolicy):
         for p in watch:
             if p in stars and stars[p].reason and guard.check(stars[p].reason, "reason", prompt):
                 item = int(batch.items[r, p - 1])
-                out.append(TextRow(batch.step, session, batch.page, u, item, "reason", stars[p].stars, stars[p].reason))
+                value = float(given[p - 1])  # the stars the decision stored, on the data's scale
+                out.append(TextRow(batch.step, session, batch.page, u, item, "reason", value, stars[p].reason))
         if d.review and guard.check(d.review, "review", prompt):
             item = int(batch.items[r, watch[0] - 1]) if watch else -1
             out.append(TextRow(batch.step, session, batch.page, u, item, "review", 0, d.review))
