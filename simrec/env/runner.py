@@ -102,6 +102,9 @@ def run_scenario(
     checked = preflight(cfg)  # what validate rejects, before anything is written (it builds the world)
     llm = open_llm(cfg)  # fails before anything is written if the LLM cannot serve
     folder = RunFolder.create(cfg)
+    if checked.world is not None:  # the scale the data resolved to (the scenario may say "auto")
+        folder.manifest.rating_scale = checked.world.dataset.scale.to_json()
+        folder.save()
     parts = Parts()
     timings: dict[str, float] = {"preflight": time.perf_counter() - start}
     return _drive(cfg, folder, llm, parts, timings,

@@ -167,7 +167,8 @@ def measure_fidelity(
         behaviour = _simulate(cfg.model_copy(update={"seed": seed}), simulate_steps, folder, world)
         timings["simulate"] = time.perf_counter() - t
     calibration = world.calibration.to_json() if world.calibration is not None else None
-    return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings, calibration)
+    return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings, calibration,
+                    rating_scale=scale.to_json())  # fmt: skip
 
 
 def select_agents(

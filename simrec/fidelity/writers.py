@@ -201,7 +201,7 @@ def write_scorecard(fid: Fidelity, folder: Path, cfg: ScenarioConfig, seed: int,
     write_text(paths["report.html"], html_page(title, body))
     Manifest.of(
         "fidelity", folder.name, status="completed", finished_at=now(), seed=seed, options=options,
-        scenario=cfg.model_dump(mode="json"),
+        scenario=cfg.model_dump(mode="json"), rating_scale=fid.rating_scale,
         timings_s={k: round(v, 4) for k, v in fid.timings.items()},
     ).write(folder / "manifest.json")  # fmt: skip
     paths["manifest.json"] = folder / "manifest.json"

@@ -247,3 +247,20 @@ def test_whole_stars_keep_the_old_figures(whole) -> None:
     e = rating_errors(a, b)
     assert e["rmse"] == pytest.approx(np.sqrt(np.mean((a.astype(float) - b) ** 2)))
     assert e["mae"] == pytest.approx(np.mean(np.abs(a.astype(float) - b)))
+
+
+def test_manifests_record_the_resolved_scale(half, tmp_path) -> None:
+    import json
+
+    from simrec.env.runner import run_scenario
+    from simrec.fidelity.scorecard import run_fidelity
+
+    cfg, _ = half
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"output_dir": tmp_path})})
+    assert cfg.environment.data.rating_scale == "auto"  # the scenario leaves it to the data
+    half_stars = {"min": 0.5, "max": 5.0, "step": 0.5}
+    run = run_scenario(cfg)
+    assert json.loads((run.run_dir / "manifest.json").read_text())["rating_scale"] == half_stars
+    table = run_fidelity(cfg, ratios=("1:1",), negatives=("uniform",), simulate_steps=0)
+    manifest = json.loads((Path(table.attrs["folder"]) / "manifest.json").read_text())
+    assert manifest["rating_scale"] == half_stars
