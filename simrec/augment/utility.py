@@ -32,6 +32,7 @@ from simrec.core.intervals import ci95
 from simrec.core.rng import child_rng
 from simrec.core.topk import topk_rows
 from simrec.data.types import Interactions
+from simrec.metrics.ranking import ranking_metrics
 from simrec.recommenders.base import build_recommender, mask_seen
 
 #: Metrics :func:`evaluate` reports, in order.
@@ -62,29 +63,6 @@ def _relevant(heldout: Interactions, n_users: int, n_items: int) -> sp.csr_matri
     return m
 
 
-def ranking_metrics(
-    ranked: np.ndarray, relevant: list[np.ndarray], k: int = 10
-) -> dict[str, np.ndarray]:
-    """Per-user Recall@k and NDCG@k (binary relevance) of ranked lists.
-
-    Args:
-        ranked: ``[n_users, >=k]`` item indices, best first.
-        relevant: Per user, the relevant (held-out) items (non-empty).
-        k: Cut-off.
-
-    Returns:
-        ``{"recall@k": ..., "ndcg@k": ...}``, one value per user.
-    """
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    recall, ndcg = np.zeros(len(ranked)), np.zeros(len(ranked))
-    for row, (top, rel) in enumerate(zip(ranked[:, :k], relevant, strict=True)):
-        hits = np.isin(top, rel)
-        recall[row] = hits.sum() / len(rel)
-        ideal = discount[: min(len(rel), k)].sum()
-        ndcg[row] = (discount[: len(top)] * hits).sum() / ideal
-    return {f"recall@{k}": recall, f"ndcg@{k}": ndcg}
-
-
 def evaluate(
     train: Interactions, fit_on: Interactions, heldout: Interactions, aug: Augmented,
     rec: str, params: dict, rng: np.random.Generator, k: int = 10,
@@ -107,9 +85,8 @@ def evaluate(
         scores = np.array(model.score(chunk), dtype=np.float32, copy=True)
         mask_seen(scores, seen, chunk)
         ranked[start : start + len(chunk)] = topk_rows(scores, k)
-    rel = [relevant.indices[relevant.indptr[u] : relevant.indptr[u + 1]] for u in users]
     out = pd.DataFrame({"user": users, "cold": np.isin(users, aug.cold)})
-    for name, values in ranking_metrics(ranked, rel, k).items():
+    for name, values in ranking_metrics(ranked, relevant, users, k).items():
         out[name] = values
     return out
 

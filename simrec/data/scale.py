@@ -66,10 +66,6 @@ class RatingScale:
         if problem:
             raise ValueError(problem)
 
-    def to_json(self) -> dict[str, float]:
-        """``{"min", "max", "step"}`` as plain floats (what manifests record)."""
-        return {"min": self.min, "max": self.max, "step": self.step}
-
     @cached_property
     def levels(self) -> np.ndarray:
         """``[n_levels]`` float64 level values, ascending."""

@@ -103,7 +103,7 @@ def run_scenario(
     llm = open_llm(cfg)  # fails before anything is written if the LLM cannot serve
     folder = RunFolder.create(cfg)
     if checked.world is not None:  # the scale the data resolved to (the scenario may say "auto")
-        folder.manifest.rating_scale = checked.world.dataset.scale.to_json()
+        folder.manifest.rating_scale = checked.world.dataset.scale.describe()
         folder.save()
     parts = Parts()
     timings: dict[str, float] = {"preflight": time.perf_counter() - start}

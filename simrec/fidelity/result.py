@@ -42,7 +42,7 @@ class Fidelity:
         ab: The A/B-ranking study (``simrec fidelity --ab``), or ``None``.
         selection: What ``--select-on validation`` chose and why, or ``None``.
         selection_table: Every candidate the selection tried, with its validation scores.
-        rating_scale: The data set's rating scale (``min``, ``max``, ``step``) the ratings use.
+        rating_scale: The data set's rating scale (``min``, ``max``, ``step``, ``levels``) the ratings use.
     """
 
     scorecard: pd.DataFrame
@@ -53,5 +53,5 @@ class Fidelity:
     calibration: dict[str, Any] | None = None
     ab: ABRanking | None = None
     selection: dict[str, Any] | None = None
-    rating_scale: dict[str, float] | None = None
+    rating_scale: dict[str, float | int] | None = None
     selection_table: pd.DataFrame | None = None

@@ -168,7 +168,7 @@ def measure_fidelity(
         timings["simulate"] = time.perf_counter() - t
     calibration = world.calibration.to_json() if world.calibration is not None else None
     return Fidelity(pd.DataFrame(rows), pd.DataFrame(rating_rows), stars, behaviour, timings, calibration,
-                    rating_scale=scale.to_json())  # fmt: skip
+                    rating_scale=scale.describe())  # fmt: skip
 
 
 def select_agents(

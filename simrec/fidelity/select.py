@@ -140,12 +140,12 @@ def apply_overrides(cfg: ScenarioConfig, overrides: dict[str, Any]) -> ScenarioC
         raise ConfigError(format_validation_error(exc, f"'{cfg.name}' with {sorted(overrides)}")) from None
 
 
-def _model_rmse(cfg: ScenarioConfig, world: World, seed: int) -> float:
-    """Out-of-fold RMSE of the rating model, as calibration computes it for natural noise."""
+def _oof(cfg: ScenarioConfig, world: World, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions of the training ratings and the ratings, as calibration takes them."""
     from simrec.fidelity.calibrate import _oof_als
 
     pred, real = world.taste.rating_oof or _oof_als(world, cfg, seed)
-    return float(np.sqrt(np.mean((pred - real) ** 2)))
+    return np.asarray(pred, float), np.asarray(real, float)
 
 
 def select_js_budget(
@@ -215,7 +215,7 @@ def select_on_validation(
         raise ConfigError("--select-on validation needs at least 20 validation users per list set")
     fit_half = child_rng(seed, "selection", "halves").random(world.dataset.n_users) < 0.5
     eases: dict[float | None, Any] = {None: None}
-    rmse: float | None = None
+    oof: tuple[np.ndarray, np.ndarray] | None = None  # computed once, when first needed
     rows = []
     for done, cand in enumerate(candidates):
         ccfg = apply_overrides(cfg, cand.overrides)
@@ -229,8 +229,8 @@ def select_on_validation(
         if cal.natural_noise is None:
             params["choice_noise"] = ccfg.policy.choice.choice_noise
         else:  # as calibration sets it (see simrec.fidelity.calibrate.calibrate)
-            rmse = rmse if rmse is not None else _model_rmse(cfg, world, seed)
-            params["choice_noise"] = min(1.0, cal.natural_noise / rmse)
+            oof = oof if oof is not None else _oof(cfg, world, seed)
+            params["choice_noise"] = min(1.0, cal.natural_noise / float(np.sqrt(np.mean((oof[0] - oof[1]) ** 2))))
         choice = ccfg.policy.choice.model_copy(update=params)
         policy = ChoicePolicy(choice, vworld.catalog, vworld.population, vworld.taste,
                               child_rng(seed, "selection", "draws", cand.name))  # fmt: skip
@@ -254,10 +254,8 @@ def select_on_validation(
     users = {"calibrated_on": int(fit_half[part.users].sum()), "scored_on": int((~fit_half[part.users]).sum())}
     ratings = None
     if cfg.agents.calibration.ratings:
-        from simrec.fidelity.calibrate import _oof_als
-
-        pred, real = world.taste.rating_oof or _oof_als(world, cfg, seed)
-        budget, ratings = select_js_budget(np.asarray(pred, float), np.asarray(real, float), world.dataset.scale, seed)
+        pred, real = oof if oof is not None else _oof(cfg, world, seed)
+        budget, ratings = select_js_budget(pred, real, world.dataset.scale, seed)
         best = Candidate(best.name, {**best.overrides, "agents.calibration.js_budget": budget})
     return Selection(best, table, OBJECTIVE, users, ratings=ratings)
 

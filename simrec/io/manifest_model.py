@@ -170,7 +170,7 @@ class Manifest(BaseModel):
     failures: dict[str, str] | None = None
     summary: list[dict[str, Any]] | None = None
     data: dict[str, list[str]] | None = None
-    rating_scale: dict[str, float] | None = None
+    rating_scale: dict[str, float | int] | None = None
     report_error: str | None = None
     process: dict[str, Any] | None = None
     resumes: list[dict[str, Any]] | None = None

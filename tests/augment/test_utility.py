@@ -7,13 +7,21 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simrec.augment.utility import ranking_metrics, summarize
+from simrec.augment.utility import summarize
+from simrec.metrics.ranking import ranking_metrics
+
+
+def _relevant(rows: list[np.ndarray], n_items: int = 50):
+    import scipy.sparse as sp
+
+    data = [(u, i) for u, items in enumerate(rows) for i in items]
+    return sp.csr_matrix((np.ones(len(data), bool), tuple(np.array(data).T)), shape=(len(rows), n_items))
 
 
 def test_recall_and_ndcg_on_a_known_ranking() -> None:
     ranked = np.array([[5, 1, 7, 2, 9, 3, 4, 6, 8, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
     relevant = [np.array([1, 9, 42]), np.array([11])]
-    m = ranking_metrics(ranked, relevant, k=10)
+    m = ranking_metrics(ranked, _relevant(relevant), np.arange(2), k=10)
     assert m["recall@10"] == pytest.approx([2 / 3, 0.0])
     dcg = 1 / np.log2(3) + 1 / np.log2(6)  # hits at ranks 2 and 5
     idcg = 1 + 1 / np.log2(3) + 1 / np.log2(4)
@@ -21,7 +29,7 @@ def test_recall_and_ndcg_on_a_known_ranking() -> None:
 
 
 def test_ndcg_is_one_for_a_perfect_ranking() -> None:
-    m = ranking_metrics(np.array([[3, 4, 0, 1, 2]]), [np.array([4, 3])], k=5)
+    m = ranking_metrics(np.array([[3, 4, 0, 1, 2]]), _relevant([np.array([4, 3])]), np.arange(1), k=5)
     assert m["ndcg@5"][0] == pytest.approx(1.0) and m["recall@5"][0] == pytest.approx(1.0)
 
 

@@ -258,7 +258,7 @@ def test_manifests_record_the_resolved_scale(half, tmp_path) -> None:
     cfg, _ = half
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"output_dir": tmp_path})})
     assert cfg.environment.data.rating_scale == "auto"  # the scenario leaves it to the data
-    half_stars = {"min": 0.5, "max": 5.0, "step": 0.5}
+    half_stars = {"min": 0.5, "max": 5.0, "step": 0.5, "levels": 10}
     run = run_scenario(cfg)
     assert json.loads((run.run_dir / "manifest.json").read_text())["rating_scale"] == half_stars
     table = run_fidelity(cfg, ratios=("1:1",), negatives=("uniform",), simulate_steps=0)

@@ -313,11 +313,13 @@ def page_share(evidence: np.ndarray, prior: float = 1.0, iterations: int = 100, 
     e = np.asarray(evidence, np.float64)
     k = e.shape[1]
     share = np.full(len(e), 0.5)
+    active = np.arange(len(e))  # pages still moving: most settle in a few steps, a few take dozens
     for _ in range(iterations):
-        odds = np.log(share) - np.log1p(-share)
-        new = (expit(e + odds[:, None]).sum(axis=1) + prior) / (k + 2.0 * prior)
-        done = np.max(np.abs(new - share), initial=0.0) < tol
-        share = new
-        if done:
+        s = share[active]
+        odds = np.log(s) - np.log1p(-s)
+        new = (expit(e[active] + odds[:, None]).sum(axis=1) + prior) / (k + 2.0 * prior)
+        share[active] = new
+        active = active[np.abs(new - s) >= tol]
+        if not len(active):
             break
     return share
