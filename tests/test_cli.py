@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from simrec.core.errors import SimrecError
 from tests.helpers import ROOT
 
 
@@ -76,10 +78,33 @@ def test_missing_scenario_file() -> None:
 def test_list_and_validate() -> None:
     proc = simrec("list")
     assert proc.returncode == 0
-    for name in ("random", "most_popular", "item_knn", "mf", "choice", "quickstart.yaml"):
+    for name in ("random", "most_popular", "item_knn", "mf", "choice", "quickstart.yaml",
+                 "llamacpp", "openai", "minilm", "chroma", "scored", "ray"):  # fmt: skip
         assert name in proc.stdout
     proc = simrec("validate", "scenarios/quickstart.yaml", "--set", "run.steps=2")
     assert proc.returncode == 0 and "steps: 2" in proc.stdout
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    proc = simrec("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"simrec {version('simrec')}"
+
+
+def test_listed_names_are_what_a_scenario_accepts() -> None:
+    """Every name ``simrec list`` shows for a config key validates there (and a made-up one does not)."""
+    from simrec.cli.listing import registry_rows
+    from simrec.config import load_scenario
+
+    rows = {where: names for _, names, where in registry_rows()}
+    for key in ("policy.llm.protocol", "agents.memory.embedder", "agents.memory.store", "llm.backend",
+                "recommender.name"):  # fmt: skip
+        assert rows[key], key
+        for name in rows[key]:
+            load_scenario(ROOT / "scenarios/quickstart.yaml", [f"{key}={name}"])
+    with pytest.raises(SimrecError):
+        load_scenario(ROOT / "scenarios/quickstart.yaml", ["agents.memory.store=nosuchstore"])
 
 
 def test_export_command(tmp_path: Path) -> None:
@@ -106,3 +131,10 @@ def test_run_says_which_model_llm_agents_think_with(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     said = " ".join((proc.stdout + proc.stderr).split())
     assert "untuned smollm2-135m" in said and "simrec tune quickstart" in said
+
+
+def test_an_error_keeps_its_brackets(tmp_path: Path) -> None:
+    """Rich markup must not eat an install hint such as ``pip install -e '.[llm]'``."""
+    proc = simrec("run", "scenarios/quickstart.yaml", "--out", str(tmp_path), "-q",
+                  "--set", "llm.model=/nonexistent/[llm]/model.gguf")  # fmt: skip
+    assert_clean_error(proc, "[llm]")

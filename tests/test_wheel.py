@@ -99,6 +99,8 @@ def test_wheel_and_sdist_carry_the_package_data(installed: Installed) -> None:
     for name in [*RESOURCES, "simrec/resources/__init__.py", "simrec/py.typed"]:
         assert name in in_wheel, f"{name} missing from the wheel"
         assert name in in_sdist, f"{name} missing from the sdist"
+    licenses = [n for n in in_wheel if ".dist-info/" in n and n.rsplit("/", 1)[-1] == "LICENSE"]
+    assert licenses and "LICENSE" in in_sdist, "the Apache-2.0 text must ship with the package"
 
 
 def test_the_venv_imports_the_wheel_not_the_checkout(installed: Installed) -> None:

@@ -8,6 +8,7 @@ the real training interactions (``origin`` ``"real"`` / ``"sim"``).
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from simrec.core.errors import ConfigError
 from simrec.data.types import Interactions
 from simrec.io.manifest import read_parquet_checked
 from simrec.world.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 #: Formats :func:`export_augmented` writes.
 AUGMENT_FORMATS: tuple[str, ...] = ("recbole", "parquet", "csv")
@@ -96,8 +99,16 @@ def loop_scenario(cfg: ScenarioConfig, loop_rec: str | None, loop_params: dict |
 
 
 def simulate(cfg: ScenarioConfig, steps: int | None, folder: Path, seed: int) -> Path:
-    """Run ``cfg`` with ``seed`` into ``folder`` (no exports, no report); return the run folder."""
+    """Run ``cfg`` with ``seed`` into ``folder`` (no exports, no report); return the run folder.
+
+    A scenario's ``variants`` are not run: augmenting simulates the scenario itself, under
+    its own (or ``--loop-rec``'s) recommender, once per seed.
+    """
     from simrec.env.runner import run_scenario
+
+    if cfg.variants:
+        log.warning("simrec augment simulates %s itself; its variants (%s) are not run",
+                    cfg.name, ", ".join(cfg.variants))  # fmt: skip
 
     update = {
         "output_dir": folder,
@@ -109,7 +120,7 @@ def simulate(cfg: ScenarioConfig, steps: int | None, folder: Path, seed: int) ->
     if steps is not None:
         update["steps"] = steps
     run = cfg.run.model_copy(update=update)
-    return run_scenario(cfg.model_copy(update={"run": run, "seed": seed})).run_dir
+    return run_scenario(cfg.model_copy(update={"run": run, "seed": seed, "variants": {}})).run_dir
 
 
 def augment(

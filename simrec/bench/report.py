@@ -17,6 +17,7 @@ from simrec.io.report import (
     html_page,
     png_img,
     subplot_grid,
+    wide,
     write_text,
 )
 
@@ -44,6 +45,18 @@ def _lorenz(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.linspace(0.0, 1.0, len(c) + 1), y
 
 
+def _board_table(board: pd.DataFrame, metrics: list[str]) -> str:
+    """One scenario's leaderboard as an HTML table that scrolls sideways when too wide."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in ["rank", "recommender", "seeds", *metrics])
+    rows = []
+    for r in board.to_dict("records"):
+        tds = [f'<td class="n">{esc(r["rank"])}</td>', f"<td>{esc(r['recommender'])}</td>",
+               f'<td class="n">{esc(r["seeds"])}</td>']  # fmt: skip
+        tds += [f'<td class="n">{esc(format_ci(r[m], r[f"{m}_ci95"]))}</td>' for m in metrics]
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return wide(f"<table><tr>{head}</tr>{''.join(rows)}</table>")
+
+
 def write_bench_report(bench_dir: Path, cells: pd.DataFrame, board: pd.DataFrame, spec: BenchSpec) -> Path:
     """Write ``bench_dir/report.html``.
 
@@ -58,22 +71,18 @@ def write_bench_report(bench_dir: Path, cells: pd.DataFrame, board: pd.DataFrame
     metrics = [m for m in LEADERBOARD_METRICS if m in board.columns]
     body = [
         f"<h1>simrec bench: {esc(spec.name)}</h1>",
-        f"<p class=desc>{len(cells)} cells: {len(spec.recommenders)} recommenders × {len(spec.scenarios)} "
-        f"scenarios × {len(spec.seeds)} seeds; executor {esc(spec.executor)}. Mean ± 95% CI across seeds; "
-        f"ranked by {esc(spec.primary)}. Cell runs are under "
-        f'<a href="{esc(href(bench_dir / "cells", bench_dir))}">cells/</a>.</p>',
+        (
+            f"<p class=desc>{len(cells)} cells: {len(spec.recommenders)} recommenders × "
+            f"{len(spec.scenarios)} scenarios × {len(spec.seeds)} seeds; executor "
+            f"{esc(spec.executor)}. Mean ± 95% CI across seeds; ranked by {esc(spec.primary)}. "
+            f'Cell runs are under <a href="{esc(href(bench_dir / "cells", bench_dir))}">cells/</a>.</p>'
+        ),
     ]
     figure_cls = figure_class()
     curves = _over_time(cells)
     for scenario, g in board.groupby("scenario", sort=False):
         body.append(f"<h2>{esc(scenario)}</h2>")
-        head = "".join(f"<th>{esc(h)}</th>" for h in ["rank", "recommender", "seeds", *metrics])
-        rows = []
-        for r in g.to_dict("records"):
-            tds = [str(r["rank"]), esc(r["recommender"]), str(r["seeds"])]
-            tds += [format_ci(r[m], r[f"{m}_ci95"]) for m in metrics]
-            rows.append("<tr>" + "".join(f"<td>{t}</td>" for t in tds) + "</tr>")
-        body.append(f"<table><tr>{head}</tr>{''.join(rows)}</table>")
+        body.append(_board_table(g, metrics))
         if figure_cls is None:
             body.append('<p class="note">install simrec[plots] for plots</p>')
             continue

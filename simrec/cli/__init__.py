@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from simrec.cli import running
-from simrec.cli.common import console, fail, load, load_or_fail, out
+from simrec.cli.common import console, fail, load, load_or_fail, out, say_error, show
 from simrec.cli.running import say_adapter, with_progress
 from simrec.core.errors import SimrecError
 
@@ -27,6 +28,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("simrec")
+        except PackageNotFoundError:  # a checkout on sys.path without an install
+            number = "unknown (not installed)"
+        out.print(f"simrec {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
+) -> None:
+    """Agent-based user simulation for recommender systems."""
 
 
 @app.command()
@@ -77,25 +100,15 @@ def run(
 
 @app.command("list")
 def list_() -> None:
-    """List what is registered (recommenders, policies, data sources, graph builders) and shipped scenarios."""
-
-    from simrec.agents.policies.base import POLICIES
-    from simrec.recommenders.base import RECOMMENDERS
+    """List what is registered (recommenders, policies, LLM backends, embedders, memory stores, ...)."""
+    from simrec.cli.listing import registry_rows
 
     table = Table(title="simrec registry")
     table.add_column("kind")
     table.add_column("names")
-    table.add_row("recommender", ", ".join(RECOMMENDERS.names()))
-    table.add_row("policy", ", ".join(POLICIES.names()))
-    table.add_row("data source", "synthetic, movielens (100k, 1m, latest-small, latest), file")
-    from simrec.social.builders import GRAPH_BUILDERS
-
-    table.add_row("graph builder", ", ".join(GRAPH_BUILDERS.names()))
-    table.add_row("export format", "recbole, csv, parquet")
-    from simrec.config.shipped import shipped_scenarios
-
-    scen = [p.name for p in shipped_scenarios().values()]
-    table.add_row("scenario (shipped; run by name)", ", ".join(scen) or "-")
+    table.add_column("set with")
+    for kind, names, where in registry_rows():
+        table.add_row(kind, ", ".join(names) or "-", where)
     out.print(table)
 
 
@@ -141,10 +154,10 @@ def interview(
     except SimrecError as exc:
         fail(exc)
         return
-    console.print(f"[dim]persona:[/] {answer.persona}", highlight=False)
-    for m in answer.memories:
-        console.print(f"[dim]memory:[/] {m}", highlight=False)
-    out.print(answer.text, highlight=False)
+    console.print(f"[dim]persona:[/] {escape(answer.persona)}", highlight=False)
+    for m in answer.memories:  # what agents wrote is text, never markup
+        console.print(f"[dim]memory:[/] {escape(m)}", highlight=False)
+    out.print(answer.text, highlight=False, markup=False)
     if not answer.ok:
         raise typer.Exit(code=1)
 
@@ -219,16 +232,12 @@ def bench(
             fail(exc)
             return
     cols = ["click_rate", "avg_rating", "return_rate", "recall", "coverage", "exposure_gini"]
-    from simrec.bench.leaderboard import format_ci
+    from simrec.bench.leaderboard import print_fitted, terminal_table
 
     for scen, g in result.leaderboard.groupby("scenario", sort=False):
-        table = Table(title=f"{scen} (mean ± 95% CI over {len(plan.seeds)} seeds)")
-        for c in ["rank", "recommender", *cols, "s/cell"]:
-            table.add_column(c, justify="left" if c == "recommender" else "right")
-        for r in g.to_dict("records"):
-            table.add_row(str(r["rank"]), str(r["recommender"]), *(format_ci(r[c], r[f"{c}_ci95"]) for c in cols),
-                          f"{r.get('wall_s', float('nan')):.1f}")  # fmt: skip
-        out.print(table)
+        title = f"{scen} (mean ± 95% CI over {len(plan.seeds)} seeds)"
+        # a narrow terminal gets headers broken after "_", never cut to "click…"
+        print_fitted(out, terminal_table(g, title, [c for c in cols if c in g], out.width))
     out.print(f"leaderboard: {result.bench_dir / 'leaderboard.md'}  report: {result.bench_dir / 'report.html'}")
     out.print(f"wall time {result.wall_s:.1f} s")
 
@@ -344,7 +353,7 @@ def fidelity(
     for r in table.to_dict("records"):
         shown.add_row(r["mode"], r["negatives"], r["ratio"],
                       *(str(r[c]) if c in ("users", "skipped", "llm_users") else f"{r[c]:.3f}" for c in cols))  # fmt: skip
-    out.print(shown)
+    show(shown)
     rt = Table(title="rating fidelity (held-out rated items)")
     llm = (table["mode"] != "choice").any()
     for c in ("mode", "rmse", "mae", "rated", "JS divergence", *(("rmse (LLM-driven)", "rated (LLM-driven)") if llm else ())):
@@ -352,7 +361,7 @@ def fidelity(
     for r in table.attrs["ratings"]:
         extra = (f"{r['rmse_llm']:.3f}", str(r["n_rated_llm"])) if llm else ()
         rt.add_row(r["mode"], f"{r['rmse']:.3f}", f"{r['mae']:.3f}", str(r["n_rated"]), f"{r['js_divergence']:.4f}", *extra)
-    out.print(rt)
+    show(rt)
     if table.attrs.get("calibration"):
         fitted = table.attrs["calibration"]["params"]
         out.print("calibrated on training data: " + ", ".join(
@@ -411,8 +420,68 @@ def augment(
         table.add_column(c, justify="left" if c in ("group", "metric") else "right")
     for row in summary_rows(study.summary):
         table.add_row(*(str(c) for c in row))
-    out.print(table)
+    show(table)
     out.print(f"lift: {study.folder / 'lift.md'}  report: {study.folder / 'report.html'}")
+
+
+@app.command()
+def dashboard(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML or shipped name")] = Path("echo_chamber"),
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="path.to.key=value (repeatable)")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant to start with (default: the first)")] = None,
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one)")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0: all)")] = "127.0.0.1",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Keep the runs' folders here (default: a "
+                                                 "temporary folder, deleted on exit)")] = None,
+    fetch_assets: Annotated[bool, typer.Option("--fetch-assets", help="Put Solara's front-end files in its cache "
+                                               "with npm (for machines without the jsDelivr CDN), then exit")] = False,
+) -> None:
+    """Step a scenario in the browser (Mesa's SolaraViz): metrics, social graph, exposure, users."""
+    from importlib.util import find_spec
+
+    if find_spec("solara") is None:
+        fail(SimrecError('The dashboard needs Mesa\'s visualisation: pip install "simrec[viz]" '
+                         '(or pip install "mesa[viz]==3.3.1").'))  # fmt: skip
+    from simrec.cli.common import env_overrides
+    from simrec.dashboard import assets, server
+
+    if fetch_assets:
+        try:
+            written = assets.fetch(assets.missing())
+        except SimrecError as exc:
+            fail(exc)
+        out.print(f"Solara's front-end files are in {assets.cache_dir()}"
+                  + (f" (fetched {', '.join(p.name for p in written)})" if written else " (all there already)"))
+        return
+    overrides = list(set_ or [])
+    cfg = load_or_fail(scenario, overrides)
+    if cfg.environment.data.source == "movielens" and cfg.environment.data.cache_dir is None:
+        overrides = env_overrides(scenario, overrides) + overrides
+    if port and not server.port_is_free(host, port):
+        fail(SimrecError(f"Port {port} on {host} is in use; choose another with --port N (0: any free one)."))
+    launch = server.Launch.create(scenario, overrides, variant, out_dir)
+    try:
+        first = launch.check()
+    except SimrecError as exc:
+        if launch.temporary:
+            import shutil
+
+            shutil.rmtree(launch.out_dir, ignore_errors=True)
+        fail(exc)
+    where = f"{launch.out_dir} (temporary: deleted on exit)" if launch.temporary else launch.out_dir
+    console.print(f"[bold]simrec dashboard[/] {cfg.name}" + (f" (variant {first.run_name})" if cfg.variants else "")
+                  + f", {first.run.steps} steps; run folders go to {where}", highlight=False)  # fmt: skip
+    if assets.missing():
+        console.print("The page's front-end files are not cached yet: Solara fetches them from the jsDelivr CDN "
+                      "on first load. Without access to it, run `simrec dashboard --fetch-assets` once (npm).",
+                      highlight=False)  # fmt: skip
+    try:
+        code = server.serve(launch, host, port, lambda url: out.print(f"dashboard: {url}  (Ctrl-C stops it)"))
+    except RuntimeError as exc:
+        fail(SimrecError(str(exc)))
+    if code not in (0, 130):
+        raise typer.Exit(code=code)
+    console.print("dashboard stopped", highlight=False)
 
 
 def main() -> None:
@@ -421,7 +490,7 @@ def main() -> None:
     try:
         app()
     except SimrecError as exc:  # anything that slipped past a command's own handler
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        say_error(exc)
         sys.exit(2)
 
 

@@ -8,6 +8,8 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from simrec.core.errors import SimrecError
 
@@ -15,9 +17,22 @@ console = Console(stderr=True)
 out = Console()
 
 
+def show(table: Table) -> None:
+    """Print a table of figures on stdout whole: wider than the terminal, it runs on rather
+    than cutting headers and numbers to ``…`` (:func:`simrec.bench.leaderboard.print_fitted`)."""
+    from simrec.bench.leaderboard import print_fitted
+
+    print_fitted(out, table)
+
+
+def say_error(exc: BaseException) -> None:
+    """Print ``exc`` as the one-paragraph error every command gives (its text verbatim, not markup)."""
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
 def fail(exc: SimrecError) -> NoReturn:
-    """Print ``exc`` as the one-paragraph error every command gives, and exit with code 2."""
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    """:func:`say_error`, then exit with code 2."""
+    say_error(exc)
     raise typer.Exit(code=2)
 
 

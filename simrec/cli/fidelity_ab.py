@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simrec.cli.common import console, out
+from simrec.cli.common import console, out, show
 
 if TYPE_CHECKING:
     from simrec.config.schema import ScenarioConfig
@@ -65,13 +65,13 @@ def print_ab(ab: ABRanking) -> None:
         shown.add_column(c, justify="left" if c == "recommender" else "right")
     for row in per_rec.itertuples(index=False):
         shown.add_row(*(str(v) for v in row))
-    out.print(shown)
+    show(shown)
     rank = Table(title="ranking agreement (percentile bootstrap over users)")
     for c in agree.columns:
         rank.add_column(c, justify="left" if c == "metric" else "right")
     for r in agree.to_dict("records"):
         rank.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()))
-    out.print(rank)
+    show(rank)
     wall = ab.info.get("timings_s", {})
     out.print(
         f"A/B ranking: {sum(wall.values()):.0f} s (bench {wall.get('simulated', 0):.0f} s, real-side fits "

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simrec.cli.common import console, fail, out
+from simrec.cli.common import console, fail, out, show
 from simrec.core.errors import SimrecError
 
 if TYPE_CHECKING:
@@ -124,7 +125,8 @@ def print_summary(result) -> None:  # noqa: ANN001
         for col in ("step", "user", "kind", "stars", "text"):
             sample.add_column(col)
         for row in texts.head(8).itertuples():
-            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, f"{row.stars:g}" if row.stars else "", row.text)
+            sample.add_row(str(row.step), str(ids.get(row.user, row.user)), row.kind, f"{row.stars:g}" if row.stars else "",
+                           escape(row.text))  # what an agent wrote is text, never markup
         out.print(sample)
 
 
@@ -140,5 +142,5 @@ def print_variants(result) -> None:
         table.add_column(label, justify="right")
     for name, row in last.items():
         table.add_row(name, *(f"{float(row[k]):.3f}" if k != "shares" else f"{int(row[k]):,}" for k, _ in shown))
-    out.print(table)
+    show(table)
     out.print(f"run folder: {result.run_dir}")

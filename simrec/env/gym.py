@@ -1,26 +1,44 @@
 """A Gymnasium environment: the agent is the recommender, the choice model is the user.
 
-An episode is one simulated user. The agent shows a slate of ``page_size`` item
-indices per step; the scenario's choice model (:class:`ChoicePolicy`) decides
-what the user watches and rates and whether they leave. The module is an
-explicit opt-in: importing it registers ``"simrec/RecEnv-v0"``, after which
+An episode is one simulated user. The agent shows slates of ``page_size`` item
+indices; the scenario's choice model (:class:`ChoicePolicy`) decides what the user
+watches and rates and whether they leave. The module is an explicit opt-in:
+importing it registers ``"simrec/RecEnv-v0"``, after which
 
     import simrec.env.gym
     env = gymnasium.make("simrec/RecEnv-v0", reward="click")
-    envs = gymnasium.make_vec("simrec/RecEnv-v0", num_envs=8)  # RecVectorEnv
+    env = gymnasium.make("simrec/RecEnv-v0", action="item")      # Discrete: DQN
+    envs = gymnasium.make_vec("simrec/RecEnv-v0", num_envs=8)    # RecVectorEnv
 
-(``gymnasium.make("simrec.env.gym:simrec/RecEnv-v0")`` imports it for you).
+(``gymnasium.make("simrec.env.gym:simrec/RecEnv-v0")`` imports it for you). For
+Stable-Baselines3, which takes its own ``VecEnv`` and not a Gymnasium vector
+environment, use the batched :class:`~simrec.env.gym_sb3.RecSB3VecEnv` or
+``stable_baselines3.common.env_util.make_vec_env(RecEnv, n_envs=8, env_kwargs={"world":
+world})`` (docs/bench.md has both).
 
 Rules the agent plays by:
 
 * The observation holds only what a real platform knows (docs/architecture.md,
-  "Extension points"): the user's index, their last ``history`` interactions (real training log, then
-  this episode's watches, most recent last, left-padded with ``n_items``),
-  the stars of those (0 unrated or padding, clipped to 0..5), the page number
-  within the session and the number of sessions finished in the episode.
-  Never taste, traits, mood or fatigue; ``info`` holds only what the user did.
-* Repeats on a slate are allowed and each copy takes a slot, but an item counts
-  once: only its first occurrence can be watched or rated.
+  "Extension points"): the user's index, their last ``history`` interactions (real
+  training log, then this episode's watches) with their stars, the page and session
+  counters (:mod:`simrec.env.gym_spaces` lists the keys). Never taste, traits, mood or
+  fatigue; ``info`` holds only what the user did. By default (``observation="ids"``)
+  its size does not depend on the catalog; ``observation="onehot"`` is the older
+  ``MultiDiscrete`` history.
+* ``action="slate"`` (default): one step shows one page, ``MultiDiscrete([n_items] *
+  page_size)``. ``action="item"``: ``Discrete(n_items)``, one step places one item on
+  the page being filled; the user sees the page when its last slot is filled (reward,
+  watches and exits come on that step; the steps before earn 0). ``action_masks()``
+  and ``info["action_mask"]`` mark the items neither on the page nor seen by the user
+  (never none: a user who has seen everything else gets the items not on the page).
+* A page never shows an item twice: a repeat is replaced by the most popular item
+  (training counts) not on the page and not seen by the user (if any), and
+  ``info["replaced"]`` counts the replaced slots of the step. ``info["shown"]`` is the
+  page as shown.
+* An item counts once per user (:mod:`simrec.env.gym_seen`): an item of the user's
+  training history or watched earlier in the episode keeps its slot but is never
+  watched or rated again, as a run's recommender never shows one
+  (``recommender.exclude_seen``); ``info["seen"]`` counts those slots of the page.
 * ``horizon="session"``: the episode is one session; it terminates when the
   user leaves or ``pages_per_session`` pages have been shown.
   ``horizon="sessions"``: after each session simulated days pass (fatigue
@@ -31,7 +49,8 @@ Rules the agent plays by:
 * The choice model with the scenario's ``policy.choice`` parameters decides,
   whatever ``policy.name`` says (LLM policies are not run here). Pages are
   played by the same session engine as in a run
-  (:class:`~simrec.env.session.SessionEngine`).
+  (:class:`~simrec.env.session.SessionEngine`), with the choice model of
+  :class:`~simrec.env.gym_seen.OnceChoicePolicy`.
 * All randomness comes from ``self.np_random`` (the policy draws from it too);
   the platform's popularity stays at the training counts, so episodes are
   independent and a seed plus an action sequence fixes the whole trajectory.
@@ -41,18 +60,30 @@ Rules the agent plays by:
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import gymnasium
 import numpy as np
-from gymnasium import spaces
 
-from simrec.agents.policies.choice import ChoicePolicy
 from simrec.agents.state import UserState
 from simrec.config import load_scenario
 from simrec.config.schema import ScenarioConfig
-from simrec.data.types import Interactions
+from simrec.env.gym_seen import OnceChoicePolicy, SeenPageBatch, set_rows, train_seen
+from simrec.env.gym_spaces import (
+    ACTIONS,
+    OBSERVATIONS,
+    Action,
+    Observation,
+    action_space,
+    dedupe,
+    fill_order,
+    first_absent,
+    observation_space,
+    placed_mask,
+    train_histories,
+)
 from simrec.env.session import SessionEngine
 from simrec.fidelity.calibrate import calibrate_world
 from simrec.world.build import World, build_world
@@ -97,33 +128,6 @@ def resolve_scenario(
     return load_scenario(scenario, overrides)
 
 
-def train_histories(
-    train: Interactions, n_users: int, n_items: int, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's last ``length`` training items and stars, oldest first, left-padded.
-
-    Returns:
-        ``[n_users, length]`` item indices (padding ``n_items``) and float32 stars (0 unrated/padding).
-    """
-    order = np.lexsort((train.timestamp, train.user))  # stable: ties keep log order
-    u = train.user[order].astype(np.int64)
-    end = np.searchsorted(u, np.arange(n_users), side="right")
-    back = end[u] - np.arange(len(u)) - 1  # 0 = the user's most recent interaction
-    keep = back < length
-    items = np.full((n_users, length), n_items, np.int64)
-    stars = np.zeros((n_users, length), np.float32)
-    col = length - 1 - back[keep]
-    items[u[keep], col] = train.item[order][keep]
-    stars[u[keep], col] = np.clip(np.nan_to_num(train.rating[order][keep], nan=0.0), 0.0, 5.0)
-    return items, stars
-
-
-def repeats(items: np.ndarray) -> np.ndarray:
-    """``[n, k]`` bool: True where the item already appeared earlier on the same page."""
-    eq = items[:, :, None] == items[:, None, :]
-    return np.tril(eq, k=-1).any(axis=2)
-
-
 def make_core(
     scenario: str | Path | ScenarioConfig | None,
     overrides: list[str] | tuple[str, ...],
@@ -137,11 +141,36 @@ def make_core(
     return cfg, world, RecCore(cfg, world, n, **options)
 
 
-class RecCore:
-    """Episode state of ``n`` slots (one user each) and their batched page step.
+@dataclass
+class Outcome:
+    """One environment step of ``m`` rows (:meth:`RecCore.act`).
 
-    Shared by :class:`RecEnv` (one slot) and :class:`~simrec.env.gym_vector.RecVectorEnv`,
-    so both draw the same random numbers in the same order.
+    Attributes:
+        reward: ``[m]`` float64.
+        terminated: ``[m]`` bool.
+        truncated: ``[m]`` bool.
+        played: ``[m]`` bool, the rows whose user saw a page this step (always, with
+            ``action="slate"``; on a page's last slot, with ``action="item"``).
+        replaced: ``[m]`` int64, slots of the step whose repeated item was replaced.
+        page: Per-row arrays of the page played (``clicks``, ``ratings``, ``exit``,
+            ``session_end``, ``shown``, ``seen``; ``returned`` and ``days`` with
+            ``horizon="sessions"``), zeros in rows that did not play; empty if none did.
+    """
+
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    played: np.ndarray
+    replaced: np.ndarray
+    page: dict[str, np.ndarray]
+
+
+class RecCore:
+    """Episode state of ``n`` slots (one user each) and their batched step.
+
+    Shared by :class:`RecEnv` (one slot), :class:`~simrec.env.gym_vector.RecVectorEnv`
+    and :class:`~simrec.env.gym_sb3.RecSB3VecEnv`, so all draw the same random numbers
+    in the same order.
     """
 
     def __init__(
@@ -155,41 +184,55 @@ class RecCore:
         sessions: int,
         history: int,
         max_days: int,
+        action: str,
+        observation: str,
     ) -> None:
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, not {reward!r}")
-        if horizon not in HORIZONS:
-            raise ValueError(f"horizon must be one of {HORIZONS}, not {horizon!r}")
+        for name, value, allowed in (
+            ("reward", reward, REWARDS),
+            ("horizon", horizon, HORIZONS),
+            ("action", action, ACTIONS),
+            ("observation", observation, OBSERVATIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         if reward == "return" and horizon != "sessions":
             raise ValueError("reward='return' needs horizon='sessions'")
         if min(sessions, history, max_days) < 1:
             raise ValueError("sessions, history and max_days must be at least 1")
-        self.cfg, self.world, self.reward, self.horizon, self.max_days = cfg, world, reward, horizon, max_days
+        self.cfg, self.world = cfg, world
+        self.reward, self.horizon, self.max_days, self.action = reward, horizon, max_days, action
         self.n_users, self.n_items = world.population.n_users, world.catalog.n_items
         self.page_size, self.pages = cfg.environment.page_size, cfg.environment.pages_per_session
+        if self.page_size > self.n_items:
+            raise ValueError(
+                f"page_size {self.page_size} exceeds the catalog ({self.n_items} items): "
+                "lower environment.page_size"
+            )
         self.max_sessions = sessions if horizon == "sessions" else 1
         self.recovery = np.float32(1.0 - cfg.policy.choice.fatigue_recovery)
         self.engine: SessionEngine | None = None  # bound to the environment's generator by bind()
-        n_items = self.n_items
+        self.fill = fill_order(world.catalog.popularity, self.n_items)  # replacements, in order
+        self.train_seen = train_seen(world.train, self.n_users, self.n_items)
         self.train_items, self.train_stars = train_histories(
-            world.train, self.n_users, n_items, history
+            world.train, self.n_users, self.n_items, history
         )
-        self.observation_space = spaces.Dict(
-            {
-                "user": spaces.Discrete(self.n_users),
-                "history": spaces.MultiDiscrete(np.full(history, self.n_items + 1, np.int64)),
-                "ratings": spaces.Box(0.0, 5.0, (history,), np.float32),
-                "page": spaces.Discrete(self.pages + 1),
-                "session": spaces.Discrete(self.max_sessions + 1),
-            }
-        )
-        self.action_space = spaces.MultiDiscrete(np.full(self.page_size, self.n_items, np.int64))
+        self.observation_space = observation_space(
+            n_users=self.n_users, n_items=self.n_items, history=history, pages=self.pages,
+            sessions=self.max_sessions, page_size=self.page_size, action=action,
+            observation=observation,
+        )  # fmt: skip
+        self.action_space = action_space(self.n_items, self.page_size, action)
         self.user = np.zeros(n, np.int64)
         self.session = np.zeros(n, np.int64)
         # Per slot: mood, fatigue and ``pages`` shown in the current session.
         self.state = UserState.initial(n)
         self.hist = np.full((n, history), self.n_items, np.int64)
         self.stars = np.zeros((n, history), np.float32)
+        # Per slot: the items the user has seen (training history, then this episode's watches).
+        self.seen = np.zeros((n, self.n_items), bool)
+        # action="item": the page being filled and how many of its slots are.
+        self.slate = np.full((n, self.page_size), self.n_items, np.int64)
+        self.slot = np.zeros(n, np.int64)
         self.steps = 0
 
     def bind(self, rng: np.random.Generator) -> SessionEngine:
@@ -199,7 +242,7 @@ class RecCore:
         anew on the new generator (building it draws nothing).
         """
         if self.engine is None or self.engine.policy.rng is not rng:
-            policy = ChoicePolicy.from_world(self.cfg.policy, self.world, rng)
+            policy = OnceChoicePolicy.from_world(self.cfg.policy, self.world, rng)
             self.engine = SessionEngine(policy, self.page_size, self.pages)
         return self.engine
 
@@ -215,34 +258,90 @@ class RecCore:
         return u.astype(np.int64)
 
     def start(self, rows: np.ndarray, users: np.ndarray) -> None:
-        """New episodes in ``rows``: neutral mood, rested, history from the training log."""
+        """New episodes in ``rows``: neutral mood, rested, history and seen items from training."""
         self.user[rows] = users
+        set_rows(self.seen, rows, self.train_seen, users)
         self.state.pages[rows] = self.session[rows] = 0
         self.state.satisfaction[rows] = self.state.fatigue[rows] = 0.0
         self.hist[rows] = self.train_items[users]
         self.stars[rows] = self.train_stars[users]
+        self.slate[rows], self.slot[rows] = self.n_items, 0
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
         """Batched public observation of ``rows`` (fresh arrays)."""
-        return {
+        obs = {
             "user": self.user[rows].copy(),
             "history": self.hist[rows].copy(),
             "ratings": self.stars[rows].copy(),
             "page": self.state.pages[rows].astype(np.int64),
             "session": self.session[rows].copy(),
         }
+        if self.action == "item":
+            obs["slate"], obs["slot"] = self.slate[rows].copy(), self.slot[rows].copy()
+        return obs
+
+    def action_mask(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``[m, n_items]`` bool: the items ``rows`` can place, neither on the page nor seen.
+
+        A user who has seen every item not on the page gets those items instead (never an
+        all-False mask); placing a seen item is allowed, it is skipped when the page is played.
+
+        Raises:
+            ValueError: with ``action="slate"`` (a slate's repeats are replaced instead).
+        """
+        if self.action != "item":
+            raise ValueError("action masks need action='item' (slate repeats are replaced)")
+        return placed_mask(self.slate[rows], self.slot[rows], self.n_items, self.seen[rows])
 
     def check_actions(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
         """Actions as int64 of ``shape`` with every index in ``[0, n_items)``, else ValueError."""
         a = np.asarray(actions)
         if a.shape != shape or a.dtype.kind not in "iu" or np.any((a < 0) | (a >= self.n_items)):
-            raise ValueError(f"action must be {shape} integer item indices in [0, {self.n_items})")
+            what = "item index" if self.action == "item" else "integer item indices"
+            raise ValueError(f"action must be {shape} {what} in [0, {self.n_items})")
         return a.astype(np.int64)
+
+    def act(self, rows: np.ndarray, actions: np.ndarray, rng: np.random.Generator) -> Outcome:
+        """Apply checked ``actions`` of ``rows`` (``[m, k]`` slates or ``[m]`` items).
+
+        With ``action="item"`` the item goes to each row's next slot, and the rows whose
+        page is then full play it (and start an empty one).
+        """
+        m = len(rows)
+        if self.action == "slate":
+            items, rep = dedupe(actions, self.fill, self.seen[rows])
+            played = np.ones(m, bool)
+            replaced = rep.sum(axis=1)
+        else:
+            prefix = self.slate[rows]  # empty slots hold n_items, never an action
+            dup = (prefix == actions[:, None]).any(axis=1)
+            placed = actions.copy()
+            if dup.any():
+                placed[dup] = first_absent(self.fill, prefix[dup], self.seen[rows[dup]])
+            self.slate[rows, self.slot[rows]] = placed
+            self.slot[rows] += 1
+            played = self.slot[rows] == self.page_size
+            items = self.slate[rows[played]]
+            self.slate[rows[played]], self.slot[rows[played]] = self.n_items, 0
+            replaced = dup.astype(np.int64)
+        reward = np.zeros(m, np.float64)
+        terminated, truncated = np.zeros(m, bool), np.zeros(m, bool)
+        page: dict[str, np.ndarray] = {}
+        if played.any():
+            r, te, tr, info = self.play(rows[played], items, rng)
+            reward[played], terminated[played], truncated[played] = r, te, tr
+            for key, value in {"shown": items, **info}.items():
+                page[key] = np.zeros((m, *value.shape[1:]), value.dtype)
+                page[key][played] = value
+        return Outcome(reward, terminated, truncated, played, replaced, page)
 
     def play(
         self, rows: np.ndarray, items: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Show ``items [m, k]`` to the users in ``rows``: one batched decision.
+        """Show ``items [m, k]`` (no repeats) to the users in ``rows``: one batched decision.
+
+        The slots holding an item the user has seen are skipped (never watched); the
+        watched items are seen from then on.
 
         Returns:
             Rewards ``[m]``, terminated ``[m]``, truncated ``[m]`` and per-row info arrays.
@@ -250,13 +349,24 @@ class RecCore:
         engine, st = self.bind(rng), self.state
         pg = st.pages[rows]
         page = int(pg[0]) if np.all(pg == pg[0]) else -1  # -1: sub-environments on different pages
-        batch = engine.batch(self.steps, page, self.user[rows], items, st, rows)
+        seen = self.seen[rows[:, None], items]
+        # what engine.batch builds, with the seen slots
+        batch = SeenPageBatch(
+            self.steps, page, self.user[rows], items, st.satisfaction[rows], st.fatigue[rows],
+            seen=seen,
+        )  # fmt: skip
         self.steps += 1
         dec, ended = engine.play_page(batch, st, rows, pg + 1 >= self.pages)
-        clicks = dec.clicks & ~repeats(items)
-        stars = np.where(clicks, dec.ratings, 0).astype(dec.ratings.dtype)  # int8 whole stars, float32 half
+        clicks = dec.clicks.copy()  # never a seen slot (OnceChoicePolicy)
+        r, c = np.nonzero(clicks)
+        self.seen[rows[r], items[r, c]] = True
+        # int8 whole stars, float32 half
+        stars = np.where(clicks, dec.ratings, 0).astype(dec.ratings.dtype)
         self._remember(rows, items, clicks, stars)
-        info = {"clicks": clicks, "ratings": stars, "exit": dec.exits.copy(), "session_end": ended}
+        info = {
+            "clicks": clicks, "ratings": stars, "exit": dec.exits.copy(), "session_end": ended,
+            "seen": seen.sum(axis=1),
+        }  # fmt: skip
         self.session[rows[ended]] += 1
         truncated = np.zeros(len(rows), bool)
         back = np.zeros(len(rows), bool)
@@ -308,7 +418,7 @@ class RecCore:
 
 
 class RecEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
-    """One simulated user per episode; the agent recommends a slate per step.
+    """One simulated user per episode; the agent recommends a slate per step (or an item).
 
     Args:
         scenario: A scenario file, a :class:`ScenarioConfig`, or ``None`` for :data:`DEFAULT_SCENARIO`.
@@ -320,6 +430,10 @@ class RecEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         sessions: Sessions per episode with ``horizon="sessions"``.
         history: Length of the history in the observation.
         max_days: Days a user may stay away before the episode terminates (``"sessions"``).
+        action: ``"slate"`` (a page per step, ``MultiDiscrete``) or ``"item"`` (a slot per
+            step, ``Discrete``; for DQN and action masks).
+        observation: ``"ids"`` (item indices as ``Box``: a size independent of the catalog)
+            or ``"onehot"`` (``MultiDiscrete``: Stable-Baselines3 one-hot encodes them).
         world: A prebuilt world to share (default: built once from the scenario).
     """
 
@@ -335,18 +449,32 @@ class RecEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         sessions: int = 5,
         history: int = 20,
         max_days: int = 7,
+        action: Action = "slate",
+        observation: Observation = "ids",
         world: World | None = None,
     ) -> None:
         self.cfg, self.world, self.core = make_core(
             scenario, overrides, world, 1,
             reward=reward, horizon=horizon, sessions=sessions, history=history, max_days=max_days,
+            action=action, observation=observation,
         )  # fmt: skip
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
+        self._row = np.zeros(1, np.int64)  # this environment's row of its core
         self._done = True
 
     def _obs(self) -> dict[str, Any]:
         return {k: (v[0] if v.ndim == 1 else v[0].copy()) for k, v in self.core.observe().items()}
+
+    def _mask_info(self) -> dict[str, Any]:
+        return {"action_mask": self.action_masks()} if self.core.action == "item" else {}
+
+    def action_masks(self) -> np.ndarray:
+        """``[n_items]`` bool, the items neither on the page nor seen (``action="item"`` only).
+
+        sb3-contrib's ``MaskablePPO`` calls this method.
+        """
+        return self.core.action_mask(self._row)[0]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -356,19 +484,26 @@ class RecEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         user = (options or {}).get("user")
         core = self.core
         users = core.draw_users(self.np_random, 1) if user is None else core.check_users(user, 1)
-        self.core.start(np.zeros(1, np.int64), users)
+        self.core.start(self._row, users)
         self._done = False
-        return self._obs(), {}
+        return self._obs(), self._mask_info()
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        """Show the slate ``action`` (``page_size`` item indices) to the user."""
+    def step(
+        self, action: np.ndarray | int
+    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Show the slate ``action`` (``page_size`` item indices), or place the item ``action``."""
         if self._done:
             raise RuntimeError("The episode is over (or never started): call reset() first.")
-        items = self.core.check_actions(action, self.action_space.shape)[None, :]
-        reward, term, trunc, info = self.core.play(np.zeros(1, np.int64), items, self.np_random)
-        self._done = bool(term[0] or trunc[0])
-        info = {k: (v[0].copy() if v.ndim > 1 else v[0].item()) for k, v in info.items()}
-        return self._obs(), float(reward[0]), bool(term[0]), bool(trunc[0]), info
+        act = self.core.check_actions(action, self.action_space.shape)[None]
+        out = self.core.act(self._row, act, self.np_random)
+        term, trunc = bool(out.terminated[0]), bool(out.truncated[0])
+        self._done = term or trunc
+        info: dict[str, Any] = {"replaced": int(out.replaced[0])}
+        if out.played[0]:
+            page = out.page.items()
+            info.update({k: (v[0].copy() if v.ndim > 1 else v[0].item()) for k, v in page})
+        info.update(self._mask_info())
+        return self._obs(), float(out.reward[0]), term, trunc, info
 
     def close(self) -> None:
         """Nothing to release."""

@@ -12,7 +12,13 @@ and actions, a vector of one reproduces :class:`~simrec.env.gym.RecEnv`
 (including the episodes after an autoreset, which match ``env.reset()``).
 
 Infos are Gymnasium's vector convention: ``info[key]`` holds a row per
-sub-environment and ``info["_" + key]`` marks the rows that played a page.
+sub-environment and ``info["_" + key]`` marks the rows it is about: ``replaced`` and
+(with ``action="item"``) ``action_mask`` the rows that acted, the page's keys the rows
+whose user saw a page.
+
+Stable-Baselines3 does not take a Gymnasium vector environment (it raises "The
+environment is of type RecVectorEnv, not a Gymnasium environment"); give it
+:class:`~simrec.env.gym_sb3.RecSB3VecEnv` or SB3's ``make_vec_env(RecEnv, n_envs=...)``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from gymnasium.vector.utils import batch_space
 
 from simrec.config.schema import ScenarioConfig
 from simrec.env.gym import Horizon, Reward, make_core
+from simrec.env.gym_spaces import Action, Observation
 from simrec.world.build import World
 
 
@@ -41,6 +48,8 @@ class RecVectorEnv(VectorEnv):
         sessions: As in :class:`~simrec.env.gym.RecEnv`.
         history: As in :class:`~simrec.env.gym.RecEnv`.
         max_days: As in :class:`~simrec.env.gym.RecEnv`.
+        action: As in :class:`~simrec.env.gym.RecEnv`.
+        observation: As in :class:`~simrec.env.gym.RecEnv`.
         world: A prebuilt world to share (default: built once from the scenario).
     """
 
@@ -60,6 +69,8 @@ class RecVectorEnv(VectorEnv):
         sessions: int = 5,
         history: int = 20,
         max_days: int = 7,
+        action: Action = "slate",
+        observation: Observation = "ids",
         world: World | None = None,
     ) -> None:
         if num_envs < 1:
@@ -68,6 +79,7 @@ class RecVectorEnv(VectorEnv):
         self.cfg, self.world, self.core = make_core(
             scenario, overrides, world, num_envs,
             reward=reward, horizon=horizon, sessions=sessions, history=history, max_days=max_days,
+            action=action, observation=observation,
         )  # fmt: skip
         self.single_observation_space = self.core.observation_space
         self.single_action_space = self.core.action_space
@@ -111,15 +123,25 @@ class RecVectorEnv(VectorEnv):
         self.core.start(rows, users)
         self._autoreset[rows] = False
         self._started = True
-        return self.core.observe(), {}
+        return self.core.observe(), self._mask_info(mask)
+
+    def _mask_info(self, rows: np.ndarray) -> dict[str, Any]:
+        """``action_mask`` for every row (``rows``: bool, the rows it is about)."""
+        if self.core.action != "item":
+            return {}
+        return {"action_mask": self.core.action_mask(), "_action_mask": rows.copy()}
+
+    def action_masks(self) -> np.ndarray:
+        """``[num_envs, n_items]`` bool: items neither on the page nor seen (``action="item"``)."""
+        return self.core.action_mask()
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Show one slate per sub-environment (``[num_envs, page_size]`` item indices)."""
+        """One slate (``[num_envs, page_size]``) or item (``[num_envs]``) per sub-environment."""
         if not self._started:
             raise RuntimeError("Call reset() before step().")
-        items = self.core.check_actions(actions, self.action_space.shape)
+        actions = self.core.check_actions(actions, self.action_space.shape)
         n = self.num_envs
         rewards = np.zeros(n, np.float64)
         terminated = np.zeros(n, bool)
@@ -127,17 +149,23 @@ class RecVectorEnv(VectorEnv):
         restart = np.flatnonzero(self._autoreset)
         if len(restart):
             self.core.start(restart, self.core.draw_users(self.np_random, len(restart)))
-        rows = np.flatnonzero(~self._autoreset)
+        acting = ~self._autoreset
+        rows = np.flatnonzero(acting)
         infos: dict[str, Any] = {}
         if len(rows):
-            r, te, tr, page_info = self.core.play(rows, items[rows], self.np_random)
-            rewards[rows], terminated[rows], truncated[rows] = r, te, tr
+            out = self.core.act(rows, actions[rows], self.np_random)
+            rewards[rows] = out.reward
+            terminated[rows], truncated[rows] = out.terminated, out.truncated
             played = np.zeros(n, bool)
-            played[rows] = True
-            for key, value in page_info.items():
+            played[rows] = out.played
+            infos["replaced"] = np.zeros(n, np.int64)
+            infos["replaced"][rows] = out.replaced
+            infos["_replaced"] = acting.copy()
+            for key, value in out.page.items():
                 full = np.zeros((n, *value.shape[1:]), value.dtype)
                 full[rows] = value
                 infos[key], infos["_" + key] = full, played.copy()
+        infos.update(self._mask_info(np.ones(n, bool)))
         self._autoreset = terminated | truncated
         return self.core.observe(), rewards, terminated, truncated, infos
 

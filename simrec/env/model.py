@@ -404,6 +404,8 @@ class SimModel(mesa.Model):
         self._last_dropped = self.mind.guard.total_dropped
         self.totals["reflections"] += len(minds.reflections)
         self.totals["texts_dropped"] += int(row["texts_dropped"])
+        for why, n in self.mind.guard.dropped.items():  # by reason (report.html reads them)
+            self.totals[f"texts_dropped_{why}"] = int(n)
         self._last_counters = counters
         return row
 

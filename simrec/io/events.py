@@ -7,9 +7,13 @@ whenever ``chunk_rows`` events are buffered, so a crash loses at most the
 events still in memory. Each part goes through a temporary dot-file and
 :func:`os.replace`, so no reader ever sees a partial part.
 
-The categorical columns (``run``, ``event``, ``policy``) are dictionary encoded
-with the *full* fixed vocabulary in every part: parts concatenate without
+The categorical columns (``run``, ``event``, ``policy``, ``via``) are dictionary
+encoded with the *full* fixed vocabulary in every part: parts concatenate without
 re-mapping codes, and the same events always give byte-identical files.
+
+``value`` is null where an event has no value (every row but ratings and exits), so
+SQL engines count and average only real values; pandas and numpy read those nulls as
+``NaN``, which is what parts written before nulls (``NaN`` stored as a float) read as too.
 """
 
 from __future__ import annotations
@@ -89,7 +93,8 @@ class EventBatch:
         user: ``int32`` user index.
         item: ``int32`` item index; ``-1`` for exit rows.
         event: ``int8`` codes into :data:`EVENT_TYPES`.
-        value: ``float32`` rating for ``"rating"`` rows, ``NaN`` otherwise.
+        value: ``float32`` stars for ``"rating"`` rows, 1/0 for ``"exit"`` rows (left /
+            ran out of pages), ``NaN`` otherwise (written to Parquet as null).
         policy: ``int8`` codes into the sink's policy vocabulary.
         timestamp: ``int64`` simulated seconds.
         via: ``int8`` codes into :data:`VIA_TYPES`: ``social`` for the item of a
@@ -328,7 +333,7 @@ class EventSink:
             pa.array(batch.user),
             pa.array(batch.item),
             pa.DictionaryArray.from_arrays(pa.array(batch.event), self._event_dict),
-            pa.array(batch.value),  # from numpy, NaN stays NaN (not null)
+            pa.array(batch.value, from_pandas=True),  # NaN (no value) is written as null
             pa.DictionaryArray.from_arrays(pa.array(batch.policy), self._policy_dict),
             pa.array(batch.timestamp),
             pa.DictionaryArray.from_arrays(pa.array(batch.via), self._via_dict),

@@ -5,11 +5,18 @@ The exported interactions are the real training interactions (``train.parquet``,
 row per ``"click"`` event, carrying the value of the ``"rating"`` event at the
 same (run, session, page, position) if there is one, else a missing rating.
 Indices are mapped back to the raw ids of ``users.parquet`` / ``items.parquet``.
+
+The RecBole export also writes a benchmark split (:func:`benchmark_splits`) for
+RecBole's ``benchmark_filename: [train, valid, test]``: ``test`` is the real held-out
+data (``heldout.parquet``), ``valid`` a seeded share of each user's real training
+interactions, chosen the way the run's data split chose its held-out part, and
+``train`` everything else of the plain export (real training and simulated rows).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from simrec.core.errors import ConfigError, DataError
+from simrec.data.split import split_random, split_temporal
 from simrec.data.types import Interactions
 from simrec.io.events import EVENT_SCHEMA, EVENTS_DIRNAME, list_parts
 from simrec.io.manifest import atomic_path, read_parquet_checked, write_parquet_atomic
@@ -32,6 +40,12 @@ EXPORT_FORMATS: tuple[str, ...] = ("recbole", "csv", "parquet")
 EXPORT_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "rating", "timestamp", "origin")
 #: Files (``events.parquet`` is a folder) an export needs in the run folder.
 RUN_FILES: tuple[str, ...] = ("users.parquet", "items.parquet", "train.parquet", EVENTS_DIRNAME)
+
+#: Parts of a RecBole benchmark split, in the order ``benchmark_filename`` lists them.
+BENCHMARK_PARTS: tuple[str, ...] = ("train", "valid", "test")
+#: Share of each user's real training interactions the ``valid`` part holds.
+VALID_FRACTION = 0.1
+_VALID_STREAM = 0x7A11D  # seeds the valid choice apart from the data split's own draws
 
 _RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
 _INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\torigin:token"
@@ -154,16 +168,8 @@ def build_interactions(
     """
     run_dir = Path(run_dir)
     _check_run_folder(run_dir)
-    users, items = read_parquet_checked(run_dir / "users.parquet"), read_parquet_checked(run_dir / "items.parquet")
-    user_raw = _id_mapper(users, "user", "user_id", run_dir / "users.parquet")
-    item_raw = _id_mapper(items, "item", "item_id", run_dir / "items.parquet")
-    train = read_parquet_checked(run_dir / "train.parquet")
-    if not {"user", "item"} <= set(train.columns):
-        raise DataError(
-            f"{run_dir / 'train.parquet'} lacks the 'user' and 'item' index columns; "
-            "it was not written by simrec. Re-run the scenario."
-        )
-    real = Interactions.from_frame(train).to_frame()
+    user_raw, item_raw = _id_mappers(run_dir)
+    real = _real_interactions(run_dir / "train.parquet")
     kept = list(_clicks_and_ratings(run_dir))
     sim = simulated_interactions(pd.concat(kept, ignore_index=True)) if kept else real.iloc[:0]
     if sim_users is not None:
@@ -171,22 +177,148 @@ def build_interactions(
     if sim_min_rating is not None:
         sim = sim.loc[sim["rating"].to_numpy() >= sim_min_rating]
     sim = cap_per_user(sim, sim_max_per_user)
-    frames = []
-    for origin, table, source in (("real", real, "train.parquet"), ("sim", sim, EVENTS_DIRNAME)):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user_id": user_raw(table["user"].to_numpy(), source),
-                    "item_id": item_raw(table["item"].to_numpy(), source),
-                    "rating": table["rating"].to_numpy(np.float32),
-                    "timestamp": table["timestamp"].to_numpy(np.int64),
-                    "origin": np.full(len(table), origin, dtype=object),
-                }
-            )
-        )
+    frames = [
+        _export_frame(real, "real", user_raw, item_raw, "train.parquet"),
+        _export_frame(sim, "sim", user_raw, item_raw, EVENTS_DIRNAME),
+    ]
     out = pd.concat(frames, ignore_index=True)
     out["origin"] = out["origin"].astype(str)
     return out
+
+
+_Mapper = Callable[[np.ndarray, str], np.ndarray]
+
+
+def _id_mappers(run_dir: Path) -> tuple[_Mapper, _Mapper]:
+    """Index → raw id mappers of a run's users and items."""
+    users = read_parquet_checked(run_dir / "users.parquet")
+    items = read_parquet_checked(run_dir / "items.parquet")
+    return (
+        _id_mapper(users, "user", "user_id", run_dir / "users.parquet"),
+        _id_mapper(items, "item", "item_id", run_dir / "items.parquet"),
+    )
+
+
+def _real_interactions(path: Path) -> pd.DataFrame:
+    """``train.parquet`` / ``heldout.parquet`` as ``user``, ``item``, ``rating``, ``timestamp``."""
+    table = read_parquet_checked(path)
+    if not {"user", "item"} <= set(table.columns):
+        raise DataError(
+            f"{path} lacks the 'user' and 'item' index columns; "
+            "it was not written by simrec. Re-run the scenario."
+        )
+    return Interactions.from_frame(table).to_frame()
+
+
+def _export_frame(
+    table: pd.DataFrame, origin: str, user_raw: _Mapper, item_raw: _Mapper, source: str
+) -> pd.DataFrame:
+    """Index rows as :data:`EXPORT_COLUMNS` rows, with raw ids and ``origin``."""
+    return pd.DataFrame(
+        {
+            "user_id": user_raw(table["user"].to_numpy(), source),
+            "item_id": item_raw(table["item"].to_numpy(), source),
+            "rating": table["rating"].to_numpy(np.float32),
+            "timestamp": table["timestamp"].to_numpy(np.int64),
+            "origin": np.full(len(table), origin, dtype=object),
+        }
+    )
+
+
+def _split_rule(run_dir: Path) -> tuple[str, int]:
+    """The run's data split kind (``random`` unless the manifest says otherwise) and seed."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    data = ((manifest.get("scenario") or {}).get("environment") or {}).get("data") or {}
+    kind = (data.get("split") or {}).get("kind") or "random"
+    seed = manifest.get("seed")
+    return str(kind), int(seed) if isinstance(seed, int) else 0
+
+
+def valid_rows(
+    user: np.ndarray, timestamp: np.ndarray, kind: str, fraction: float, seed: int
+) -> np.ndarray:
+    """Which real training rows form the ``valid`` part: a boolean mask over the rows.
+
+    Each user gives ``round(fraction * n)`` of their ``n`` rows (halves up, never the
+    last one), chosen like the data split chose the held-out part: the latest by time
+    for ``kind == "temporal"``, else uniformly at random from a generator seeded with
+    ``seed`` (its own stream: not the data split's draws).
+
+    Args:
+        user: Any per-user code of each row (raw ids or indices).
+        timestamp: Each row's time.
+        kind: The run's ``environment.data.split.kind``.
+        fraction: Share of each user's rows, in ``[0, 1]``.
+        seed: The run's seed.
+    """
+    codes = pd.factorize(pd.Series(user), sort=False)[0].astype(np.int32)
+    # the row number rides in ``item``, so the split's held-out part names the chosen rows
+    rows = Interactions.from_arrays(codes, np.arange(len(codes)), timestamp=timestamp)
+    if kind == "temporal":
+        held = split_temporal(rows, fraction).heldout
+    else:
+        held = split_random(rows, fraction, np.random.default_rng([seed, _VALID_STREAM])).heldout
+    mask = np.zeros(len(codes), bool)
+    mask[held.item] = True
+    return mask
+
+
+def benchmark_splits(
+    run_dir: Path, inter: pd.DataFrame, valid_fraction: float = VALID_FRACTION
+) -> dict[str, pd.DataFrame] | None:
+    """A run's export cut into RecBole's benchmark parts :data:`BENCHMARK_PARTS`.
+
+    * ``test``: the real held-out interactions (``heldout.parquet``), raw ids, ``origin`` real.
+    * ``valid``: per user, ``valid_fraction`` of the real training rows of ``inter``, chosen
+      like the run's data split chose ``test`` (:func:`valid_rows`), so that early stopping
+      and model selection on ``valid`` judge what ``test`` will.
+    * ``train``: every other row of ``inter`` (the rest of the real training rows, then the
+      simulated rows), in order.
+
+    Held-out rows are never in ``train`` or ``valid``; simulated rows only in ``train``.
+
+    Args:
+        run_dir: A complete run folder.
+        inter: Its export table (:func:`build_interactions`, any of its filters).
+        valid_fraction: Share of each user's real training rows in ``valid``.
+
+    Returns:
+        The parts in :data:`BENCHMARK_PARTS` order, or ``None`` when the run holds nothing
+        out (no or an empty ``heldout.parquet``, e.g. ``split.kind: none``).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "heldout.parquet"
+    if not path.is_file():
+        logger.warning("%s has no heldout.parquet: no RecBole benchmark split", run_dir)
+        return None
+    heldout = _real_interactions(path)
+    if heldout.empty:
+        logger.warning("%s holds no interactions out: no RecBole benchmark split", run_dir)
+        return None
+    user_raw, item_raw = _id_mappers(run_dir)
+    test = _export_frame(heldout, "real", user_raw, item_raw, "heldout.parquet")
+    test["origin"] = test["origin"].astype(str)
+    real = (inter["origin"] == "real").to_numpy()
+    kind, seed = _split_rule(run_dir)
+    valid = np.zeros(len(inter), bool)
+    valid[real] = valid_rows(
+        inter["user_id"].to_numpy()[real], inter["timestamp"].to_numpy()[real], kind,
+        valid_fraction, seed,
+    )  # fmt: skip
+    pairs = ["user_id", "item_id"]
+    guessed = pd.MultiIndex.from_frame(test[pairs]).isin(
+        pd.MultiIndex.from_frame(inter.loc[~real, pairs])
+    )
+    logger.info("%d of %d held-out rows are (user, item) pairs the simulation watched too",
+                int(guessed.sum()), len(test))  # fmt: skip
+    return {
+        "train": inter.loc[~valid].reset_index(drop=True),
+        "valid": inter.loc[valid].reset_index(drop=True),
+        "test": test,
+    }
 
 
 def _clean(values: pd.Series) -> pd.Series:
@@ -237,14 +369,21 @@ def _recbole_name(column: str) -> str:
     return re.sub(r"[\s:]+", "_", str(column))
 
 
-def _export_recbole(run_dir: Path, inter: pd.DataFrame, out: Path, dataset: str) -> list[Path]:
-    users = _scalar_columns(read_parquet_checked(run_dir / "users.parquet"), run_dir / "users.parquet")
-    items = read_parquet_checked(run_dir / "items.parquet")
-
+def _inter_body(inter: pd.DataFrame) -> pd.DataFrame:
     body = inter.copy()
     for col in ("user_id", "item_id", "origin"):
         body[col] = _clean(body[col])
-    written = [_write_tsv(out / f"{dataset}.inter", _INTER_HEADER, body)]
+    return body
+
+
+def _export_recbole(
+    run_dir: Path, inter: pd.DataFrame, out: Path, dataset: str,
+    splits: dict[str, pd.DataFrame] | None,
+) -> list[Path]:  # fmt: skip
+    users = _scalar_columns(read_parquet_checked(run_dir / "users.parquet"), run_dir / "users.parquet")
+    items = read_parquet_checked(run_dir / "items.parquet")
+
+    written = [_write_tsv(out / f"{dataset}.inter", _INTER_HEADER, _inter_body(inter))]
 
     user_cols = ["user_id", *[c for c in users.columns if c not in ("user", "user_id")]]
     user_body, user_head = pd.DataFrame(index=users.index), []
@@ -270,6 +409,9 @@ def _export_recbole(run_dir: Path, inter: pd.DataFrame, out: Path, dataset: str)
         item_body["popularity"] = items["popularity"].to_numpy(np.float64)
         item_head.append("popularity:float")
     written.append(_write_tsv(out / f"{dataset}.item", "\t".join(item_head), item_body))
+    for part, frame in (splits or {}).items():
+        path = out / f"{dataset}.{part}.inter"
+        written.append(_write_tsv(path, _INTER_HEADER, _inter_body(frame)))
     return written
 
 
@@ -301,11 +443,14 @@ def export_run(
     sim_min_rating: float | None = None,
     sim_max_per_user: int | None = None,
     note_incomplete: bool = True,
+    valid_fraction: float = VALID_FRACTION,
 ) -> dict[str, list[Path]]:
     """Export a run's interactions (real, then simulated) and tables.
 
     * ``"recbole"``: ``<dataset>.inter``, ``.user``, ``.item`` atomic files, where
-      ``<dataset>`` is the run folder's name; into ``out_dir`` or ``run_dir/"atomic"``.
+      ``<dataset>`` is the run folder's name, and the benchmark split
+      ``<dataset>.train.inter``, ``.valid.inter``, ``.test.inter`` (:func:`benchmark_splits`;
+      not for a run without held-out data); into ``out_dir`` or ``run_dir/"atomic"``.
     * ``"csv"``: ``interactions.csv``, ``users.csv``, ``items.csv``, ``events.csv``;
       into ``out_dir`` or ``run_dir/"export"``.
     * ``"parquet"``: ``interactions.parquet``; into ``out_dir`` or ``run_dir/"export"``.
@@ -323,12 +468,13 @@ def export_run(
             (best rated first, then earliest).
         note_incomplete: Mark the export of an unfinished run (``INCOMPLETE.txt``); the
             runner, exporting its own run just before finishing it, turns it off.
+        valid_fraction: Share of each user's real training rows in the RecBole ``valid`` part.
 
     Returns:
         The files written, per format.
 
     Raises:
-        ConfigError: An unknown format.
+        ConfigError: An unknown format, or ``valid_fraction`` outside ``[0, 1)``.
         DataError: The run folder lacks a file or its files disagree.
     """
     if isinstance(formats, str):
@@ -337,6 +483,11 @@ def export_run(
     if unknown:
         raise ConfigError(
             f"Unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}."
+        )
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ConfigError(
+            f"valid_fraction must be at least 0 and below 1, got {valid_fraction}; "
+            f"the default is {VALID_FRACTION}."
         )
     run_dir = Path(run_dir)
     partial = _incomplete(run_dir) if note_incomplete else None
@@ -347,7 +498,8 @@ def export_run(
         default = run_dir / ("atomic" if fmt == "recbole" else "export")
         out = Path(out_dir) if out_dir is not None else default
         if fmt == "recbole":
-            written[fmt] = _export_recbole(run_dir, inter, out, dataset)
+            splits = benchmark_splits(run_dir, inter, valid_fraction)
+            written[fmt] = _export_recbole(run_dir, inter, out, dataset, splits)
         elif fmt == "csv":
             written[fmt] = _export_csv(run_dir, inter, out)
         else:

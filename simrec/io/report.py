@@ -25,6 +25,7 @@ import pandas as pd
 
 from simrec.core.errors import ConfigError, DataError
 from simrec.io.manifest import atomic_path, read_parquet_checked, write_parquet_atomic
+from simrec.io.report_texts import texts_section
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
         (
             ("llm_calls", "llm_cached"),
             ("llm_prompt_tokens", "llm_completion_tokens"),
-            ("llm_decisions", "llm_fallbacks"),
+            ("llm_decisions", "llm_fallbacks", "texts_dropped"),
             ("memories", "reflections", "profiles_updated"),
         ),
     ),
@@ -86,8 +87,10 @@ KEY_METRICS: tuple[str, ...] = (
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ddd;padding:3px 8px;
-text-align:left}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%}.note{color:#a60}.desc{color:#555}"""
+text-align:left}th{background:#f3f3f3}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+img{max-width:100%}.note{color:#a60}.desc{color:#555}
+.wide{overflow-x:auto;max-width:100%;margin:.5em 0 1em}.wide>table{margin:0}"""
 
 
 def esc(value: Any) -> str:
@@ -123,7 +126,12 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             for v in row
         )
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return wide(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+
+def wide(table: str) -> str:
+    """``table`` (HTML) in a box that scrolls sideways when the table is wider than the page."""
+    return f'<div class="wide">{table}</div>'
 
 
 def figure_class() -> Any | None:
@@ -177,9 +185,17 @@ def draw_lines(
             ax.plot(x, y, marker=".", markersize=3, linewidth=1.2, label=label or col)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("step", fontsize=8)
+    integer_ticks(ax.xaxis)
     ax.tick_params(labelsize=7)
     if legend:
         ax.legend(fontsize=7)
+
+
+def integer_ticks(axis: Any) -> None:
+    """Ticks of ``axis`` (a matplotlib ``Axis``) at whole numbers only: steps, sizes, depths."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _cascade_histograms(figure_cls: Any, cascades: pd.DataFrame) -> str:
@@ -196,6 +212,7 @@ def _cascade_histograms(figure_cls: Any, cascades: pd.DataFrame) -> str:
         ax.hist(values, bins=bins, log=True, color="#4477aa")
         ax.set_title(f"cascade {col} ({len(values)} cascades)", fontsize=9)
         ax.set_xlabel(col, fontsize=8)
+        integer_ticks(ax.xaxis)
         ax.set_ylabel("count (log)", fontsize=8)
         ax.tick_params(labelsize=7)
     return png_img(fig, "cascade size and depth distribution")
@@ -288,10 +305,13 @@ def _summary(manifest: dict[str, Any]) -> list[str]:
 
 
 def write_run_report(run_dir: Path) -> Path:
-    """Write ``run_dir/report.html``: header, summary, plots per section, last-step metrics.
+    """Write ``run_dir/report.html``: header, summary, plots per section, what agents wrote,
+    last-step metrics.
 
-    Sections whose metrics (or files) a run lacks are left out. Without
-    matplotlib the report holds the tables and a note instead of plots.
+    Sections whose metrics (or files) a run lacks are left out; "What agents
+    wrote" (:func:`~simrec.io.report_texts.texts_section`) is one line when no
+    agent was LLM-driven. Without matplotlib the report holds the tables and a
+    note instead of plots. Plots against steps tick whole steps only.
 
     Args:
         run_dir: A run folder (``manifest.json``, ``metrics.parquet``, optionally
@@ -334,6 +354,7 @@ def write_run_report(run_dir: Path) -> Path:
             body.append(png_img(fig, title))
         if has_cascades:
             body.append(_cascade_histograms(figure_cls, cascades))
+    body += texts_section(run_dir, manifest, html_table)
     if not metrics.empty:
         last = metrics.iloc[-1]
         body += ["<h2>Last-step metrics</h2>", html_table(["metric", "value"], list(last.items()))]
@@ -395,8 +416,10 @@ def write_comparison_report(
     body = [
         f"<h1>{esc(title)}</h1>",
         "<h2>Variants</h2>",
-        "<table><tr><th>variant</th><th>run</th>"
-        "<th>status</th><th>report</th></tr>" + "".join(rows) + "</table>",
+        wide(
+            "<table><tr><th>variant</th><th>run</th>"
+            "<th>status</th><th>report</th></tr>" + "".join(rows) + "</table>"
+        ),
     ]
     values = []
     for metric in (m for m in KEY_METRICS if m in common):

@@ -28,7 +28,8 @@ from typing import Any
 import pandas as pd
 
 from simrec.config.schema import ScenarioConfig
-from simrec.io.manifest import atomic_path, fresh_folder, write_json_atomic, write_parquet_atomic
+from simrec.io.graphml import write_graphml
+from simrec.io.manifest import fresh_folder, write_json_atomic, write_parquet_atomic
 from simrec.io.manifest_model import Manifest, Status, now, observed_status, this_process
 from simrec.io.run_views import ModelView, WorldView
 
@@ -148,11 +149,10 @@ class RunFolder:
             social.metrics(model.steps, final=True)  # community detection once, at the end
         graph = social.graph
         write_parquet_atomic(graph.arcs_frame(), self.path / "graph" / "edges-final.parquet")
-        if self._metrics.graphml:
-            import networkx as nx
-
-            with atomic_path(self.path / "graph" / "final.graphml") as tmp:
-                nx.write_graphml(graph.to_networkx(), tmp)
+        if self._metrics.graphml:  # nodes carry users.parquet's public fields
+            users_path = self.path / "users.parquet"
+            users = pd.read_parquet(users_path) if users_path.is_file() else None
+            write_graphml(graph.to_networkx(), users, self.path / "graph" / "final.graphml")
         cascades = social.cascades.table()
         write_parquet_atomic(cascades, self.path / "cascades.parquet")
         write_parquet_atomic(social.cascades.shares_frame(), self.path / "shares.parquet")

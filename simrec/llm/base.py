@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from simrec.config.schema import LLMConfig
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 BACKENDS: Registry[type] = Registry(
     "LLM backend",
@@ -212,11 +214,32 @@ class BaseBackend:
         self._health()
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
-        """Answer ``requests`` concurrently (up to ``concurrency``), in request order."""
-        with self._loop_lock:
-            if self._loop is None or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(self.agenerate(requests))
+        """Answer ``requests`` concurrently (up to ``concurrency``), in request order.
+
+        Called from a thread that already runs an event loop (a Jupyter notebook, an async
+        app), the backend's own loop runs in a worker thread while this one waits.
+        """
+        return self.on_own_loop(lambda: self.agenerate(requests))
+
+    def on_own_loop(self, make: Callable[[], Awaitable[_T]]) -> _T:
+        """Run the coroutine ``make()`` to completion on the backend's own event loop.
+
+        From a thread that already runs a loop, the backend's loop runs in a worker thread
+        while this one waits (``run_until_complete`` cannot nest).
+        """
+
+        def run() -> _T:
+            with self._loop_lock:
+                if self._loop is None or self._loop.is_closed():
+                    self._loop = asyncio.new_event_loop()
+                return self._loop.run_until_complete(make())
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return run()
+        with ThreadPoolExecutor(1, thread_name_prefix="simrec-llm") as worker:
+            return worker.submit(run).result()
 
     async def agenerate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         """The coroutine behind :meth:`generate`, for callers that already run a loop."""

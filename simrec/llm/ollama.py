@@ -170,7 +170,7 @@ class OllamaBackend(BaseBackend):
         client, loop = self._client, self._client_loop
         self._client = self._client_loop = None
         if client is not None and loop is not None and loop is self._loop and not loop.is_closed():
-            loop.run_until_complete(client.close())
+            self.on_own_loop(client.close)
         super().close()
 
 

@@ -12,9 +12,8 @@ import logging
 import math
 from typing import Any
 
-import numpy as np
-
 import httpx
+import numpy as np
 
 from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores, normalise_logprobs
 from simrec.llm.cache import ReplayCache
@@ -222,9 +221,9 @@ class OpenAIBackend(BaseBackend):
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             if self._client is not None:
-                self._loop.run_until_complete(self._client.close())
+                self.on_own_loop(self._client.close)
             if self._fast is not None:
-                self._loop.run_until_complete(self._fast.close())
+                self.on_own_loop(self._fast.close)
         super().close()
 
 

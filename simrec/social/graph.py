@@ -218,25 +218,30 @@ class SocialGraph:
     def to_networkx(self, attributes: bool = True) -> nx.Graph:
         """A networkx copy (``DiGraph`` of arcs, or ``Graph`` of friendships) over all users.
 
-        With ``attributes``, arcs carry ``trust``; friendships carry ``trust_source``
-        and ``trust_target`` (each side's trust in the other).
+        Nodes are the user indices ``0..n_users-1``. With ``attributes``, each arc of a
+        follow graph carries its state, ``trust`` (float) and ``strikes`` (int); each
+        friendship carries both sides' state: ``trust_source`` / ``strikes_source`` of the
+        arc ``source → target`` (``source`` the smaller index) and ``trust_target`` /
+        ``strikes_target`` of the arc back. Values are Python scalars (GraphML-ready).
         """
         g: nx.Graph = nx.DiGraph() if self.directed else nx.Graph()
         g.add_nodes_from(range(self.n_users))
         if not attributes:
             g.add_edges_from(self.edges().tolist())
             return g
+        src, dst = self.src.tolist(), self.dst.tolist()
+        trust, strikes = self.trust.tolist(), self.strikes.tolist()
         if self.directed:
-            g.add_edges_from(
-                (int(a), int(b), {"trust": float(t)}) for a, b, t in zip(self.src, self.dst, self.trust, strict=True)
-            )
+            arcs = zip(src, dst, trust, strikes, strict=True)
+            g.add_edges_from((a, b, {"trust": t, "strikes": k}) for a, b, t, k in arcs)
             return g
         once = np.nonzero(self.src < self.dst)[0]
         back = self.arc_index(self.dst[once], self.src[once])
         g.add_edges_from(
-            (int(self.src[i]), int(self.dst[i]), {"trust_source": float(self.trust[i]), "trust_target": float(self.trust[j])})
-            for i, j in zip(once, back, strict=True)
-        )
+            (src[i], dst[i], {"trust_source": trust[i], "strikes_source": strikes[i],
+                              "trust_target": trust[j], "strikes_target": strikes[j]})
+            for i, j in zip(once.tolist(), back.tolist(), strict=True)
+        )  # fmt: skip
         return g
 
 

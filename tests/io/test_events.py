@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -102,6 +104,50 @@ def test_read_events_types(tmp_path: Path) -> None:
     assert set(df["run"].astype(str)) == {"run-a"}
     assert df["value"].iloc[1] == 4.5 and np.isnan(df["value"].iloc[0])
     assert read_events(tmp_path / "events.parquet").equals(df)
+
+
+def test_missing_values_are_null_and_old_nan_parts_read_the_same(tmp_path: Path) -> None:
+    batch = make_batch(6)
+    codes = ["impression", "click", "rating", "exit", "exit", "share"]
+    batch.event[:] = [EVENT_CODE[c] for c in codes]
+    batch.value[2:5] = [4.0, 1.0, 0.0]  # stars, chose to leave, ran out of pages
+    with EventSink(tmp_path / "new" / "events.parquet", "r1", POLICIES) as sink:
+        sink.append(batch)
+    column = pq.read_table(sink.parts[0]).column("value")
+    assert column.null_count == 3  # SQL's count(value) counts the rating and the exits only
+    assert column.to_pylist() == [None, None, 4.0, 1.0, 0.0, None]
+    assert pc.mean(column).as_py() == pytest.approx(5 / 3)  # a number, not NaN
+    assert np.isnan(column.to_numpy()[[0, 1, 5]]).all()  # numpy readers still see NaN
+
+    # A part written before nulls (NaN stored as a float) reads exactly like a new one.
+    old = tmp_path / "old" / "events.parquet"
+    old.mkdir(parents=True)
+    table = sink.to_table(batch)
+    nan_values = pa.array(batch.value)  # from numpy without from_pandas: NaN, not null
+    table = table.set_column(table.schema.get_field_index("value"), "value", nan_values)
+    pq.write_table(table, old / "part-00000.parquet")
+    assert pq.read_table(old / "part-00000.parquet").column("value").null_count == 0
+    pd.testing.assert_frame_equal(read_events(old), read_events(tmp_path / "new"))
+    assert read_events(old)["value"].dtype == np.float32
+
+
+def test_duckdb_counts_and_averages_only_the_values(tmp_path: Path) -> None:
+    """The README's DuckDB query, on parts as a run writes them (a real client, not pyarrow)."""
+    import duckdb
+
+    batch = make_batch(6)
+    batch.event[:] = [EVENT_CODE[c] for c in ["impression", "click", "rating", "rating", "exit", "share"]]
+    batch.value[2:5] = [4.0, 2.0, 1.0]
+    with EventSink(tmp_path / "events.parquet", "r1", POLICIES) as sink:
+        sink.append(batch)
+    glob = f"{tmp_path / 'events.parquet'}/*.parquet"
+    rows = duckdb.sql(
+        f"SELECT event, count(*), count(value), avg(value) FROM '{glob}' GROUP BY event ORDER BY event"
+    ).fetchall()
+    assert rows == [("click", 1, 0, None), ("exit", 1, 1, 1.0), ("impression", 1, 0, None),
+                    ("rating", 2, 2, 3.0), ("share", 1, 0, None)]  # fmt: skip
+    types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{glob}')").fetchall())
+    assert types["run"] == types["event"] == "VARCHAR" and types["value"] == "FLOAT"
 
 
 def test_parts_of_an_unclosed_sink_are_readable(tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ import pytest
 
 from simrec.core.errors import ConfigError, DataError
 from simrec.io.events import EVENT_CODE, EventBatch, EventSink
-from simrec.io.export import EXPORT_COLUMNS, build_interactions, export_run, read_recbole_inter
+from simrec.io.export import (
+    BENCHMARK_PARTS,
+    EXPORT_COLUMNS,
+    build_interactions,
+    export_run,
+    read_recbole_inter,
+    valid_rows,
+)
 
 NAN = float("nan")
 
@@ -130,7 +137,7 @@ def test_export_all_formats(run_dir: Path) -> None:
 
 
 def test_recbole_inter_round_trip(run_dir: Path) -> None:
-    (inter_path, user_path, item_path) = export_run(run_dir)["recbole"]
+    inter_path = export_run(run_dir)["recbole"][0]
     lines = inter_path.read_text().splitlines()
     assert lines[0] == "user_id:token\titem_id:token\trating:float\ttimestamp:float\torigin:token"
     assert lines[2] == "u8\t101\t\t891717742\treal"  # missing rating: empty field
@@ -206,6 +213,8 @@ def test_missing_run_folder(tmp_path: Path) -> None:
 def test_unknown_format(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match="recbole, csv, parquet"):
         export_run(run_dir, formats=["recbole", "xlsx"])
+    with pytest.raises(ConfigError, match="valid_fraction"):
+        export_run(run_dir, valid_fraction=1.0)
 
 
 def test_inconsistent_indices(run_dir: Path) -> None:
@@ -237,3 +246,116 @@ def test_run_without_clicks_exports_real_rows_only(run_dir: Path) -> None:
     for p in events.iterdir():
         p.unlink()  # a run that crashed before its first part: still exportable
     assert len(build_interactions(run_dir)) == 3
+
+
+# -- the RecBole benchmark split -------------------------------------------------------------
+
+RECBOLE_TYPES = {"token", "token_seq", "float", "float_seq"}
+
+
+def _atomic_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a RecBole atomic file, checked against RecBole's documented format:
+    tab-separated, a first line of ``name:type`` fields with RecBole's four types, every row
+    as many fields as the header."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and "\r" not in "".join(lines)
+    header = lines[0].split("\t")
+    for field in header:
+        name, sep, kind = field.partition(":")
+        assert name and sep and ":" not in kind and kind in RECBOLE_TYPES, field
+    rows = [line.split("\t") for line in lines[1:-1]]
+    assert all(len(r) == len(header) for r in rows), path
+    return header, rows
+
+
+@pytest.fixture()
+def bench_dir(run_dir: Path) -> Path:
+    """The tiny run with more real training rows, a held-out part and a manifest's seed."""
+    user = np.array([0] * 12 + [1] * 5 + [2], np.int32)
+    item = np.array([0, 1, 2, 3] * 3 + [0, 1, 2, 3, 0] + [1], np.int32)
+    pd.DataFrame(
+        {
+            "user": user,
+            "item": item,
+            "rating": np.where(np.arange(18) % 4 == 1, NAN, 3.0).astype(np.float32),
+            "timestamp": np.arange(18, dtype=np.int64)[::-1] * 100,  # latest rows come first
+        }
+    ).to_parquet(run_dir / "train.parquet")
+    pd.DataFrame(
+        {
+            "user": np.array([0, 1, 1, 2], np.int32),
+            "item": np.array([3, 2, 0, 1], np.int32),
+            "rating": np.array([5.0, 2.0, NAN, 4.0], np.float32),
+            "timestamp": np.array([5000, 5100, 5200, 5300], np.int64),
+        }
+    ).to_parquet(run_dir / "heldout.parquet")
+    scenario = {"environment": {"data": {"split": {"kind": "random"}}}}
+    (run_dir / "manifest.json").write_text(json.dumps({"seed": 7, "scenario": scenario}))
+    return run_dir
+
+
+def test_recbole_benchmark_split_files(bench_dir: Path) -> None:
+    written = export_run(bench_dir)["recbole"]
+    names = [p.name for p in written]
+    assert names == ["tiny-run.inter", "tiny-run.user", "tiny-run.item"] + [
+        f"tiny-run.{part}.inter" for part in BENCHMARK_PARTS
+    ]
+    files = {p.name.removeprefix("tiny-run."): _atomic_rows(p) for p in written}
+    inter_header = files["inter"][0]
+    assert all(files[f"{part}.inter"][0] == inter_header for part in BENCHMARK_PARTS)
+    parts = {part: read_recbole_inter(bench_dir / "atomic" / f"tiny-run.{part}.inter")
+             for part in BENCHMARK_PARTS}  # fmt: skip
+
+    # test is exactly the held-out data, row for row, with raw ids
+    held = pd.read_parquet(bench_dir / "heldout.parquet")
+    expected = pd.DataFrame(
+        {
+            "user_id": ["u7", "u8", "u8", "u9"],
+            "item_id": ["104", "103", "101", "102"],
+            "rating": held["rating"],
+            "timestamp": held["timestamp"],
+            "origin": ["real"] * len(held),
+        }
+    )
+    pd.testing.assert_frame_equal(_normalise(parts["test"]), _normalise(expected))
+    users = {r[0] for r in files["user"][1]}
+    items = {r[0] for r in files["item"][1]}
+    assert set(parts["test"]["user_id"]) <= users and set(parts["test"]["item_id"]) <= items
+
+    # valid: real rows only, round(0.1 * n) per user (12 -> 1, 5 -> 1 (halves up), 1 -> 0)
+    valid = parts["valid"]
+    assert (valid["origin"] == "real").all()
+    assert valid["user_id"].value_counts().to_dict() == {"u7": 1, "u8": 1}
+    # train + valid is the plain export, row for row: every simulated row stays in train, even
+    # u8's simulated watch of 103, which u8 holds out (RecBole still ranks a test item the user
+    # has in train; the simulation never saw it held out); no held-out row in train or valid
+    plain = read_recbole_inter(bench_dir / "atomic" / "tiny-run.inter")
+    both = pd.concat([parts["train"], valid]).sort_values(list(EXPORT_COLUMNS), ignore_index=True)
+    pd.testing.assert_frame_equal(both, plain.sort_values(list(EXPORT_COLUMNS), ignore_index=True))
+    assert (parts["train"]["origin"] == "sim").sum() == (plain["origin"] == "sim").sum() == 3
+    key = ["user_id", "item_id", "timestamp"]
+    test_keys = set(parts["test"][key].itertuples(index=False, name=None))
+    for part in ("train", "valid"):
+        assert not set(parts[part][key].itertuples(index=False, name=None)) & test_keys
+
+    again = export_run(bench_dir, out_dir=bench_dir / "again")["recbole"]
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]  # seeded
+
+
+def test_valid_rows_follow_the_data_split() -> None:
+    user = np.repeat([5, 3, 9], [10, 20, 1])
+    timestamp = np.concatenate([np.arange(10)[::-1], np.arange(20), [0]])
+    latest = valid_rows(user, timestamp, "temporal", 0.2, seed=0)
+    assert latest.sum() == 2 + 4  # the single-row user keeps its row
+    assert list(np.flatnonzero(latest)) == [0, 1, 26, 27, 28, 29]  # each user's latest rows
+    picked = [valid_rows(user, timestamp, "random", 0.2, seed=s) for s in (0, 0, 1)]
+    assert np.array_equal(picked[0], picked[1]) and not np.array_equal(picked[0], picked[2])
+    assert [int(picked[0][user == u].sum()) for u in (5, 3, 9)] == [2, 4, 0]
+
+
+def test_no_benchmark_split_without_held_out_data(bench_dir: Path) -> None:
+    held = pd.read_parquet(bench_dir / "heldout.parquet")
+    held.iloc[:0].to_parquet(bench_dir / "heldout.parquet")  # split: none holds nothing out
+    assert [p.name for p in export_run(bench_dir)["recbole"]] == [
+        "tiny-run.inter", "tiny-run.user", "tiny-run.item"
+    ]  # fmt: skip

@@ -212,3 +212,74 @@ def test_comparison_report_errors(tmp_path: Path) -> None:
         write_comparison_report(tmp_path / "out", {})
     with pytest.raises(DataError):
         write_comparison_report(tmp_path / "out", {"x": _run(tmp_path / "x", None)})
+
+
+def _drawn_axes(monkeypatch: pytest.MonkeyPatch, module: object) -> list:
+    """Every matplotlib axes the report module draws (``png_img`` records its figures)."""
+    from simrec.io import report
+
+    figures: list = []
+    draw = report.png_img
+
+    def record(fig: object, alt: str) -> str:
+        figures.append(fig)
+        return draw(fig, alt)
+
+    monkeypatch.setattr(module, "png_img", record)
+    return figures
+
+
+def assert_integer_step_ticks(figures: list) -> int:
+    """Every step axis of ``figures`` ticks whole numbers only; returns how many were checked."""
+    checked = 0
+    for fig in figures:  # drawn into their PNG already: tick labels have their text
+        for ax in fig.axes:
+            if ax.get_xlabel() != "step":
+                continue
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.xaxis.get_majorticklocs() if lo <= t <= hi]
+            labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+            assert labels and all(lab.lstrip("−-").isdigit() for lab in labels), labels
+            checked += 1
+    return checked
+
+
+@needs_mpl
+def test_step_axes_tick_whole_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simrec.io import report
+
+    figures = _drawn_axes(monkeypatch, report)
+    run = _run(tmp_path / "short", _metrics(steps=4, social=True, llm=True), cascades=_cascades())
+    write_run_report(run)
+    assert assert_integer_step_ticks(figures) == 6 + 4 + 2  # behaviour, social and LLM panels
+    cascade_axes = [a for fig in figures for a in fig.axes if a.get_xlabel() in ("size", "depth")]
+    assert cascade_axes and all(
+        float(t).is_integer() for ax in cascade_axes for t in ax.xaxis.get_majorticklocs()
+    )
+    figures.clear()
+    other = _run(tmp_path / "other", _metrics(steps=3, seed=4))
+    write_comparison_report(tmp_path / "cmp", {"a": run, "b": other})
+    assert assert_integer_step_ticks(figures) == 6
+
+
+def test_every_table_scrolls_sideways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simrec.io import report
+    from tests.io.test_report_texts import parse
+
+    monkeypatch.setattr(report, "figure_class", lambda: None)  # tables only: fast
+    run = _run(tmp_path / "wide", _metrics(social=True, llm=True))
+    html = write_run_report(run).read_text(encoding="utf-8")
+    assert ".wide{overflow-x:auto" in html
+
+    def walk(node: list, parent: list | None) -> int:
+        found = 0
+        if node[0] == "table":
+            assert parent is not None and parent[0] == "div" and parent[1].get("class") == "wide"
+            found += 1
+        return found + sum(walk(c, node) for c in node[2] if isinstance(c, list))
+
+    assert walk(parse(html), None) >= 4  # header, summary tables, last-step metrics
+    other = _run(tmp_path / "b", _metrics(seed=3))
+    cmp_html = write_comparison_report(tmp_path / "cmp", {"a": run, "b": other}).read_text()
+    assert walk(parse(cmp_html), None) == 2  # variants, key metrics

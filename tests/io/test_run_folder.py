@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import networkx as nx
 import pandas as pd
 import pytest
 
@@ -108,9 +109,17 @@ def test_steps_snapshots_social_files_and_final_manifest(tmp_path: Path) -> None
         m["social"]["edges_final"] == len(arcs) // 2
     )  # a friendship graph holds both arcs of a tie
     assert m["social"]["shares"] == len(pd.read_parquet(folder.path / "shares.parquet"))
-    assert (folder.path / "graph" / "final.graphml").is_file() and (
-        folder.path / "cascades.parquet"
-    ).is_file()
+    assert (folder.path / "cascades.parquet").is_file()
+    # final.graphml: users.parquet's fields on the nodes, each side's trust and strikes on the edges
+    g = nx.read_graphml(folder.path / "graph" / "final.graphml", node_type=int)
+    users = pd.read_parquet(folder.path / "users.parquet")
+    assert g.number_of_nodes() == len(users) and g.number_of_edges() == len(arcs) // 2
+    assert {u: g.nodes[u]["user_id"] for u in g} == dict(zip(users["user"], users["user_id"], strict=True))
+    state = {(a, b): (t, k) for a, b, t, k in arcs.itertuples(index=False)}
+    for a, b, data in g.edges(data=True):
+        lo, hi = min(a, b), max(a, b)
+        assert (data["trust_source"], data["strikes_source"]) == pytest.approx(state[lo, hi])
+        assert (data["trust_target"], data["strikes_target"]) == pytest.approx(state[hi, lo])
     assert (folder.path / "report.html").is_file() and "report_error" not in m
     assert "error" not in m and "stop_reason" not in m and "llm" not in m
 

@@ -173,3 +173,15 @@ def test_agenerate_inside_a_running_loop() -> None:
 
     out = asyncio.run(main())
     assert [r.status for r in out] == ["ok", "ok"]
+
+
+def test_generate_inside_a_running_loop() -> None:
+    """As in a Jupyter notebook: the synchronous call works while this thread runs a loop."""
+    be = ScriptedBackend(settings(), ['{"leave": false}', '{"leave": true}', '{"leave": false}'])
+
+    async def main():
+        return be.generate([req()]), be.generate([req()])
+
+    first, second = asyncio.run(main())
+    assert [first[0].parsed.leave, second[0].parsed.leave] == [False, True]
+    assert be.generate([req()])[0].parsed.leave is False  # and outside a loop, as before

@@ -109,11 +109,14 @@ def test_to_networkx_round_trip_directed() -> None:
     rng = np.random.default_rng(0)
     g = SocialGraph.from_edges(30, rng.integers(0, 30, size=(80, 2)), directed=True)
     g.trust[:] = rng.random(g.n_arcs).astype(np.float32)
+    g.strikes[:] = rng.integers(0, 4, g.n_arcs)
     nxg = g.to_networkx()
     assert nxg.is_directed() and nxg.number_of_nodes() == 30
     assert set(nxg.edges()) == _arcs(g)
-    for a, b, t in zip(g.src, g.dst, g.trust, strict=True):
-        assert nxg.edges[int(a), int(b)]["trust"] == pytest.approx(float(t))
+    for a, b, t, k in zip(g.src, g.dst, g.trust, g.strikes, strict=True):
+        data = nxg.edges[int(a), int(b)]
+        assert data["trust"] == pytest.approx(float(t)) and data["strikes"] == int(k)
+        assert type(data["strikes"]) is int and type(data["trust"]) is float  # GraphML-ready
     back = SocialGraph.from_networkx(nxg, 30, trust=0.5)
     assert back.directed and np.array_equal(back.src, g.src) and np.array_equal(back.dst, g.dst)
     plain = g.to_networkx(attributes=False)
@@ -124,17 +127,17 @@ def test_to_networkx_round_trip_friendship() -> None:
     rng = np.random.default_rng(1)
     g = SocialGraph.from_edges(25, rng.integers(0, 25, size=(60, 2)), directed=False)
     g.trust[:] = rng.random(g.n_arcs).astype(np.float32)
+    g.strikes[:] = rng.integers(0, 4, g.n_arcs)
     nxg = g.to_networkx()
     assert not nxg.is_directed() and nxg.number_of_edges() == g.n_edges
     assert {tuple(sorted(e)) for e in nxg.edges()} == set(map(tuple, g.edges().tolist()))
     for a, b, data in nxg.edges(data=True):
         lo, hi = min(a, b), max(a, b)
-        assert data["trust_source"] == pytest.approx(
-            float(g.trust[g.arc_index(np.array([lo]), np.array([hi]))[0]])
-        )
-        assert data["trust_target"] == pytest.approx(
-            float(g.trust[g.arc_index(np.array([hi]), np.array([lo]))[0]])
-        )
+        there = g.arc_index(np.array([lo]), np.array([hi]))[0]
+        back = g.arc_index(np.array([hi]), np.array([lo]))[0]
+        assert data["trust_source"] == pytest.approx(float(g.trust[there]))
+        assert data["trust_target"] == pytest.approx(float(g.trust[back]))
+        assert (data["strikes_source"], data["strikes_target"]) == (g.strikes[there], g.strikes[back])
     back = SocialGraph.from_networkx(nxg, 25)
     assert not back.directed and np.array_equal(back.keys, g.keys)
 
