@@ -199,7 +199,9 @@ def _texts(live: LiveRun, user: int, titles: np.ndarray) -> pd.DataFrame:
     mine = texts[texts["user"] == user].tail(TEXTS_SHOWN)
     named = np.asarray(titles, dtype=object)
     item = mine["item"].to_numpy()
+    stars = mine["stars"].to_numpy(np.float64)
     return pd.DataFrame({
-        "step": mine["step"].to_numpy(), "kind": mine["kind"].to_numpy(), "stars": mine["stars"].to_numpy(),
+        "step": mine["step"].to_numpy(), "kind": mine["kind"].to_numpy(),
+        "stars": np.where(stars > 0, stars, np.nan),  # 0: no stars go with this text (shown as –)
         "title": np.where(item >= 0, named[np.maximum(item, 0)], ""), "text": mine["text"].to_numpy(),
     })  # fmt: skip

@@ -80,11 +80,13 @@ def test_user_view_of_an_llm_driven_user_shows_persona_and_texts(tmp_path: Path)
     assert live.model.policy.llm_users()[user]  # the panel opens on an LLM-driven user
     assert live.parts.texts is not None
     item = 4
-    live.parts.texts.add([TextRow(1, 0, 0, user, item, "review", 4.0, "<b>Loved</b> it")])
+    live.parts.texts.add([TextRow(1, 0, 0, user, item, "review", 4.0, "<b>Loved</b> it"),
+                          TextRow(1, 0, 0, user, -1, "reflection", 0.0, "I like quiet films")])  # fmt: skip
     live.parts.texts.flush()  # what the model's collect phase does with the texts of a step
     view = UserView.of(live, user)
     assert view.llm_driven and view.persona
-    assert view.texts.to_dict("records") == [
-        {"step": 1, "kind": "review", "stars": 4.0, "title": live.model.world.catalog.titles[item], "text": "<b>Loved</b> it"}
-    ]
+    records = view.texts.to_dict("records")
+    assert records[0] == {"step": 1, "kind": "review", "stars": 4.0,
+                          "title": live.model.world.catalog.titles[item], "text": "<b>Loved</b> it"}  # fmt: skip
+    assert records[1]["title"] == "" and np.isnan(records[1]["stars"])  # no stars: shown as –, not 0
     live.close()
