@@ -8,7 +8,7 @@ import pytest
 
 from simrec.augment.generate import augment, choose_users, cold_users, export_augmented
 from simrec.core.errors import ConfigError
-from simrec.io.export import read_recbole_inter
+from simrec.io.recbole import read_recbole_inter
 from tests.helpers import small_scenario
 
 

@@ -11,14 +11,8 @@ import pytest
 
 from simrec.core.errors import ConfigError, DataError
 from simrec.io.events import EVENT_CODE, EventBatch, EventSink
-from simrec.io.export import (
-    BENCHMARK_PARTS,
-    EXPORT_COLUMNS,
-    build_interactions,
-    export_run,
-    read_recbole_inter,
-    valid_rows,
-)
+from simrec.io.export import EXPORT_COLUMNS, build_interactions, export_run
+from simrec.io.recbole import BENCHMARK_PARTS, read_recbole_inter, valid_rows
 
 NAN = float("nan")
 
