@@ -5,7 +5,7 @@ call for every user still browsing; the engine then writes the users' mood and
 fatigue back into their state arrays, counts the page, and ends the sessions of
 users who left or saw their last page. :class:`~simrec.env.model.SimModel`
 plays whole sessions with :meth:`SessionEngine.play_session` (the pages of one
-step); :class:`~simrec.env.gym.RecCore` plays one page per environment step with
+step); :class:`~simrec.env.gym_core.RecCore` plays one page per environment step with
 :meth:`SessionEngine.play_page`, the slate coming from the agent. A change to
 the session rules is made here, once.
 """

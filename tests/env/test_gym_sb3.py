@@ -19,7 +19,7 @@ from simrec.env.gym import ENV_ID, RecEnv, resolve_scenario
 from simrec.env.gym_sb3 import RecSB3VecEnv
 from simrec.env.gym_vector import RecVectorEnv
 from simrec.world.build import World, build_world
-from tests.env.test_gym import strict
+from tests.env.gym_helpers import strict
 
 OPTIONS = [
     {},
