@@ -38,15 +38,17 @@ IMPORTANCE = {"impression": 0.2, "watch": 0.5, "rating": 0.6, "review": 0.7, "so
 
 
 def build_embedder(cfg: MemoryConfig, llm: LLMConfig | None = None) -> Embedder:
-    """The configured embedder; ``ollama``/``openai`` use the ``llm:`` block's server and key."""
+    """The configured embedder; ``ollama``/``openai`` use the ``llm:`` block's server (the first of
+    ``llm.servers`` when it lists several) and key."""
     cls = EMBEDDERS.get(cfg.embedder)
+    first = llm.servers[0] if llm is not None and llm.servers else None
     if cfg.embedder == "hashing":
         return cls(dim=cfg.dim)
     if cfg.embedder == "ollama":
-        return cls(cfg.embed_model or "", host=llm.host if llm else "http://127.0.0.1:11434")
+        return cls(cfg.embed_model or "", host=first or (llm.host if llm else "http://127.0.0.1:11434"))
     if cfg.embedder == "openai":
         key = llm.api_key.get_secret_value() if llm is not None and llm.api_key is not None else None
-        return cls(cfg.embed_model or "", base_url=(llm.base_url if llm else None) or "https://api.openai.com/v1",
+        return cls(cfg.embed_model or "", base_url=first or (llm.base_url if llm else None) or "https://api.openai.com/v1",
                    api_key=key)  # fmt: skip
     return cls()
 

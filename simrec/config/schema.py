@@ -28,7 +28,6 @@ from simrec.config.agents import (
     TraitsConfig,
 )
 from simrec.config.base import Strict
-from simrec.config.tune import TuneConfig
 from simrec.config.social import (
     SOCIAL_BUILDERS,
     SeedShareConfig,
@@ -36,10 +35,10 @@ from simrec.config.social import (
     SocialDynamicsConfig,
     SocialMetricsConfig,
 )
+from simrec.config.tune import TuneConfig
 
 __all__ = [
     "SOCIAL_BUILDERS",
-    "TuneConfig",
     "AgentsConfig",
     "CalibrationConfig",
     "ChoiceParams",
@@ -67,6 +66,7 @@ __all__ = [
     "SyntheticData",
     "TasteConfig",
     "TraitsConfig",
+    "TuneConfig",
 ]  # fmt: skip
 
 
@@ -370,6 +370,49 @@ class RunConfig(Strict):
         5, ge=0, description="write a checkpoint every N steps (0: never); simrec run --resume RUN_DIR continues from the last"
     )
     checkpoint_keep: int = Field(2, ge=1, description="checkpoints kept (the newest; older ones are deleted)")
+    log: Literal["events", "interactions", "aggregates"] = Field(
+        "events",
+        description="what the event log keeps: every event (events), no impression or skip rows "
+        "(interactions: clicks, ratings, shares, exits), or no event rows at all, per-step item counts "
+        "in item_steps.parquet instead (aggregates); at a million users the log is the cost",
+    )
+    mesa_agents: Literal["auto", "on", "off"] = Field(
+        "auto", description="a Mesa agent handle per user and item (auto: only up to 100,000 users)"
+    )
+    random_streams: Literal["batch", "per_user"] = Field(
+        "batch",
+        description="batch: one generator per batch of users; per_user: every user's draws come from a "
+        "stream of the seed and the user's id, so a run does not depend on how users are batched or sharded",
+    )
+    shards: int = Field(
+        0, ge=0, le=1024,
+        description="run the users' phases on this many Ray actors (0: in this process); needs per_user streams",
+    )  # fmt: skip
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join for run.shards (None: start a local Ray instance; 'auto': a running one)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shards_stream_per_user(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("shards"):
+            streams = data.get("random_streams", "per_user")
+            if streams != "per_user":
+                raise ValueError(
+                    "run.shards needs run.random_streams: per_user (each user's draws must not depend on "
+                    "the shard the user lands on); drop run.random_streams or set it to per_user"
+                )
+            data = {**data, "random_streams": "per_user"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_scale_options(self) -> RunConfig:
+        if self.log == "aggregates" and self.export:
+            raise ValueError(
+                f"run.log aggregates writes no event rows, so run.export {self.export} has nothing to export: "
+                "set run.export: [] or run.log: interactions"
+            )
+        return self
 
 
 # --- LLM -----------------------------------------------------------------------------
@@ -409,13 +452,20 @@ class LLMConfig(Strict):
     )
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
     host: str = Field("http://127.0.0.1:11434", description="ollama: server URL")
+    servers: list[str] | None = Field(
+        None,
+        description="openai, ollama: several servers of the same model, instead of base_url/host; each "
+        "request goes to the least busy one, a failing one is skipped and retried later (docs/serving.md)",
+    )
     api_key: SecretStr | None = Field(None, description="openai: key (never written to logs or manifests)")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         "auto", description="openai: how the reply schema is sent (auto: json_schema, else json_object)"
     )
-    transport: Literal["sdk", "aiohttp"] = Field(
-        "sdk", description="openai: the official client, or a lean aiohttp path for fast local servers"
+    transport: Literal["sdk", "aiohttp", "lean"] = Field(
+        "sdk",
+        description="openai: the official client; aiohttp, or lean (simrec's own HTTP/1.1 client, the least "
+        "client CPU), for fast local servers",
     )
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
@@ -442,6 +492,43 @@ class LLMConfig(Strict):
     cache: LLMCacheConfig = LLMCacheConfig()
     budget: LLMBudgetConfig = LLMBudgetConfig()
     prices: LLMPricesConfig = LLMPricesConfig()
+
+    @field_validator("servers")
+    @classmethod
+    def _check_servers(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("llm.servers is empty: list one or more server URLs, or leave it out")
+        urls = []
+        for url in value:
+            scheme, sep, rest = url.strip().partition("://")
+            if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+                raise ValueError(
+                    f"llm.servers entry {url!r} is not a server URL; write it like http://127.0.0.1:8000/v1 "
+                    "(openai, with the API prefix) or http://127.0.0.1:11434 (ollama)"
+                )
+            urls.append(url.strip().rstrip("/"))
+        if len(set(urls)) != len(urls):
+            twice = sorted({u for u in urls if urls.count(u) > 1})
+            raise ValueError(f"llm.servers lists {', '.join(twice)} more than once")
+        return urls
+
+    @model_validator(mode="after")
+    def _servers_or_one_url(self) -> LLMConfig:
+        if self.servers is None:
+            return self
+        for key in ("base_url", "host"):
+            if key in self.model_fields_set and getattr(self, key) is not None:
+                raise ValueError(
+                    f"llm.servers and llm.{key} are both set: list every server in llm.servers "
+                    f"and drop llm.{key} (or set it to null)"
+                )
+        if self.backend in ("llamacpp", "langchain", "fake"):
+            raise ValueError(
+                f"llm.servers is for the openai and ollama backends, not {self.backend!r}; drop it"
+            )
+        return self
 
 
 def _folder_name(value: str, key: str) -> str:

@@ -102,7 +102,7 @@ def UserPanel(model: DashboardModel, user: int, on_user: Callable[[int], None]) 
         if view.llm_driven or len(view.texts):
             solara.HTML(tag="div", unsafe_innerHTML="<b>what this agent wrote</b>" + _table(view.texts, "nothing yet"))
         counts = view.event_counts()
-        solara.Text(f"last {live.tap.recent.maxlen} days: " + ", ".join(f"{v:,} {k}s" for k, v in counts.items() if v))
+        solara.Text(f"last {live.tap.keep_steps} days: " + ", ".join(f"{v:,} {k}s" for k, v in counts.items() if v))
         shown = view.shown_events()
         solara.HTML(tag="div", unsafe_innerHTML=_table(shown, "no clicks, ratings, shares or exits in the last days"))
 

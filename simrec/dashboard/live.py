@@ -49,14 +49,20 @@ class EventTap:
         keep_steps: How many steps of events :attr:`recent` keeps.
 
     Attributes:
-        recent: The last ``keep_steps`` appended batches (the model appends one per step).
+        recent: The batches of the last ``keep_steps`` steps (the model appends a step's events in blocks).
         exposure: ``[n_items]`` impressions of each item so far.
     """
 
     def __init__(self, sink: EventSink, n_items: int, keep_steps: int = KEEP_STEPS) -> None:
         self.sink = sink
-        self.recent: deque[EventBatch] = deque(maxlen=keep_steps)
+        self.keep_steps = keep_steps
+        self.recent: deque[EventBatch] = deque()
         self.exposure = np.zeros(n_items, np.int64)
+
+    @property
+    def chunk_rows(self) -> int:
+        """The sink's part size (the model builds its blocks of events at most this big)."""
+        return self.sink.chunk_rows
 
     def append(self, batch: EventBatch) -> None:
         """Pass ``batch`` on to the sink; keep it and count its impressions."""
@@ -64,6 +70,8 @@ class EventTap:
         if not len(batch):
             return
         self.recent.append(batch)
+        while len({int(b.step[0]) for b in self.recent}) > self.keep_steps:  # a block holds one step's rows
+            self.recent.popleft()
         shown = batch.item[batch.event == EVENT_CODE["impression"]]
         self.exposure += np.bincount(shown, minlength=len(self.exposure))
 

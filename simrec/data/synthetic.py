@@ -111,9 +111,9 @@ def _user_genre_weights(
         for name in a.get("dislikes", []):
             if name in index:
                 base[a_i, index[name]] = 0.05
-    alpha = base[which]
-    w = rng.gamma(alpha)
-    return w / w.sum(axis=1, keepdims=True), which
+    w = rng.gamma(base[which])
+    w /= w.sum(axis=1, keepdims=True)
+    return w, which
 
 
 def _article(word: str) -> str:
@@ -132,6 +132,85 @@ def _titles(rng: np.random.Generator, n_items: int) -> list[str]:
     return titles
 
 
+# Uniform draws are located on the exposure CDF through a table of equal buckets, about 64
+# per item (at most 2**_GUIDE_BITS); only draws whose bucket holds a CDF step are searched for.
+_GUIDE_BITS = 20
+# Candidate cells (users x candidates) scored and ranked at once: bounds the working set.
+_BLOCK_CELLS = 1 << 15
+# Interaction rows handled at once where a per-row computation gathers user and item rows.
+_ROW_BLOCK = 1 << 15
+
+
+class _CdfSearch:
+    """``np.searchsorted(cdf, x, side="right")`` for ``x`` in ``[0, 1)``, mostly by table look-up.
+
+    Exactly equal to ``searchsorted``: the bucket ``k = floor(x * K)`` (``K`` a power of two,
+    so exact) bounds the answer between the counts of CDF values ``<= k / K`` and
+    ``< (k + 1) / K``; where they are equal that is the answer, and the few draws whose
+    bucket holds a CDF step are searched for.
+    """
+
+    def __init__(self, cdf: np.ndarray) -> None:
+        if len(cdf) >= 1 << 31:
+            raise ValueError("the CDF table holds at most 2**31 - 1 entries")
+        self.bits = min(_GUIDE_BITS, max(8, (64 * len(cdf)).bit_length()))
+        n_buckets = 1 << self.bits
+        edges = np.arange(n_buckets + 1, dtype=np.float64) / n_buckets
+        lo = np.searchsorted(cdf, edges[:-1], side="right")
+        hi = np.searchsorted(cdf, edges[1:], side="left")
+        self.cdf = cdf
+        # The count below the bucket, its top bit set where the bucket holds a step.
+        self.table = lo.astype(np.uint32) | ((hi != lo).astype(np.uint32) << 31)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Positions of ``x`` (any shape, values in ``[0, 1)``), as ``int32``."""
+        bucket = x * (1 << self.bits)
+        res = np.take(self.table, bucket.astype(np.intp))
+        del bucket
+        flat = res.reshape(-1)
+        amb = np.flatnonzero(flat >= 1 << 31)
+        res &= np.uint32((1 << 31) - 1)
+        if amb.size:
+            flat[amb] = np.searchsorted(self.cdf, x.reshape(-1)[amb], side="right")
+        return res.view(np.int32)
+
+
+def _dup_mask(cand: np.ndarray, n_items: int) -> np.ndarray:
+    """Where a row of ``cand`` repeats an item already seen earlier in that row.
+
+    Sorts each row by (item, column) as one packed integer, which is the order a
+    stable sort by item gives, and flags each repeat of the previous item.
+    """
+    m, n_cols = cand.shape
+    col_bits = max(n_cols - 1, 1).bit_length()
+    wide = max(n_items - 1, 1).bit_length() + col_bits > 31
+    key = cand.astype(np.int64 if wide else np.int32) << col_bits
+    key |= np.arange(n_cols, dtype=key.dtype)
+    key.sort(axis=1)
+    item = key >> col_bits
+    dup = np.zeros(key.shape, dtype=bool)
+    dup[:, 1:] = item[:, 1:] == item[:, :-1]
+    out = np.empty_like(dup)
+    out[np.arange(m)[:, None], key & ((1 << col_bits) - 1)] = dup
+    return out
+
+
+def _top_rows(neg: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(neg, axis=1, kind="stable")[:, :k]`` where it matters, by a faster sort.
+
+    Equal to the stable sort on every position holding a finite value: the unstable
+    sort orders distinct values the same way, and the rows where two finite values
+    among the first ``k + 1`` are tied are sorted stably.
+    """
+    top = np.argsort(neg, axis=1)
+    head = np.take_along_axis(neg, top[:, : k + 1], axis=1)
+    tied = ((head[:, 1:] == head[:, :-1]) & np.isfinite(head[:, 1:])).any(axis=1)
+    top = top[:, :k]
+    if tied.any():
+        top[tied] = np.argsort(neg[tied], axis=1, kind="stable")[:, :k]
+    return top
+
+
 def _sample_interactions(
     rng: np.random.Generator,
     user_f: np.ndarray,
@@ -140,10 +219,14 @@ def _sample_interactions(
     counts: np.ndarray,
     chunk: int = 8192,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each user picks ``counts[u]`` distinct items: popularity-biased candidates, taste-ranked."""
+    """Each user picks ``counts[u]`` distinct items: popularity-biased candidates, taste-ranked.
+
+    Returns ``int32`` (user, item) rows; each user's rows are contiguous (users in
+    order of their count, items best first).
+    """
     n_users, n_items = len(user_f), len(item_f)
     exposure = np.exp(buzz - buzz.max())
-    cdf = np.cumsum(exposure / exposure.sum())
+    search = _CdfSearch(np.cumsum(exposure / exposure.sum()))
     # Chunks of users with similar counts keep the candidate matrix small.
     by_count = np.argsort(counts, kind="stable")
     users, items = [], []
@@ -152,27 +235,84 @@ def _sample_interactions(
         m = len(members)
         max_n = int(counts[members].max())
         n_cand = min(n_items, max(4 * max_n, 32))
-        cand = np.searchsorted(cdf, rng.random((m, n_cand)), side="right").clip(0, n_items - 1)
-        score = (
-            np.einsum("md,mcd->mc", user_f[members], item_f[cand])
-            + rng.gumbel(size=(m, n_cand)) * 0.7
-        )
-        # Drop duplicate candidates: sort by item, flag repeats, push them to the bottom.
-        order = np.argsort(cand, axis=1, kind="stable")
-        sc = np.take_along_axis(cand, order, axis=1)
-        dup = np.zeros_like(sc, dtype=bool)
-        dup[:, 1:] = sc[:, 1:] == sc[:, :-1]
-        dup_orig = np.empty_like(dup)
-        np.put_along_axis(dup_orig, order, dup, axis=1)
-        score[dup_orig] = -np.inf
-        top = np.argsort(-score, axis=1, kind="stable")[:, :max_n]
-        chosen = np.take_along_axis(cand, top, axis=1)
-        valid = np.take_along_axis(score, top, axis=1) > -np.inf
-        keep = (np.arange(max_n)[None, :] < counts[members, None]) & valid
-        rows = np.nonzero(keep)
-        users.append(members[rows[0]])
-        items.append(chosen[keep])
-    return np.concatenate(users).astype(np.int32), np.concatenate(items).astype(np.int32)
+        draws = rng.random((m, n_cand))
+        noise = rng.gumbel(size=(m, n_cand))
+        # Each block of rows is drawn on, scored and ranked on its own (the same arithmetic per row).
+        step = max(1, _BLOCK_CELLS // n_cand)
+        for b in range(0, m, step):
+            rows_b = members[b : b + step]
+            cand_b = search(draws[b : b + step])
+            np.minimum(cand_b, n_items - 1, out=cand_b)
+            neg = noise[b : b + step] * 0.7
+            neg += np.einsum("md,mcd->mc", user_f[rows_b], np.take(item_f, cand_b, axis=0))
+            # Duplicate candidates (all but the first of an item) go to the bottom.
+            np.negative(neg, out=neg)
+            neg[_dup_mask(cand_b, n_items)] = np.inf
+            top = _top_rows(neg, max_n)
+            chosen = np.take_along_axis(cand_b, top, axis=1)
+            valid = np.take_along_axis(neg, top, axis=1) < np.inf
+            keep = (np.arange(max_n)[None, :] < counts[rows_b, None]) & valid
+            users.append(np.repeat(rows_b.astype(np.int32), keep.sum(axis=1)))
+            items.append(chosen[keep])
+    return np.concatenate(users), np.concatenate(items)
+
+
+def _sort_by_user_time(
+    u: np.ndarray, ts: np.ndarray, ts_span: int, *columns: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Rows sorted as ``np.lexsort((ts, u))`` orders them: ``u``, ``ts`` and ``columns`` in that order.
+
+    For rows grouped by user (each user's rows contiguous) with ``0 <= ts < ts_span``,
+    every row becomes one unique 64-bit key (user, time, rank within the user's rows)
+    whose plain sort is exactly the stable lexsort; the keys are built and read back
+    in blocks of rows. Other inputs go through ``np.lexsort``.
+
+    Returns:
+        ``(u, ts, *columns)``, each reordered (``ts`` as ``int64`` on the key path).
+    """
+    n = len(u)
+    if n == 0:
+        return (u, ts, *columns)
+    first = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+    starts_of = np.sort(u[first])
+    lengths = np.diff(np.r_[first, n])
+    u_bits = max(int(u.max()), 1).bit_length()
+    t_bits = max(ts_span - 1, 1).bit_length()
+    r_bits = max(int(lengths.max()) - 1, 1).bit_length()
+    if (starts_of[1:] == starts_of[:-1]).any() or u_bits + t_bits + r_bits > 63:
+        order = np.lexsort((ts, u))
+        return (u[order], ts[order], *(c[order] for c in columns))
+    del starts_of, lengths
+    key = np.empty(n, np.int64)
+    seen = 0  # user blocks started before the current row block
+    for s in range(0, n, _ROW_BLOCK):
+        ub = u[s : s + _ROW_BLOCK]
+        flags = np.empty(len(ub), np.int64)
+        flags[0] = s == 0 or u[s] != u[s - 1]
+        flags[1:] = ub[1:] != ub[:-1]
+        block = np.cumsum(flags)
+        block += seen - 1
+        seen = int(block[-1]) + 1
+        kb = ub.astype(np.int64) << (t_bits + r_bits)
+        kb |= ts[s : s + _ROW_BLOCK].astype(np.int64) << r_bits
+        kb |= np.arange(s, s + len(ub)) - first[block]
+        key[s : s + _ROW_BLOCK] = kb
+    key.sort()
+    start_of = np.empty(int(u.max()) + 1, np.int64)
+    start_of[u[first]] = first
+    out_u = np.empty(n, u.dtype)
+    out_cols = [np.empty(n, c.dtype) for c in columns]
+    for s in range(0, n, _ROW_BLOCK):
+        kb = key[s : s + _ROW_BLOCK]
+        ub = kb >> (t_bits + r_bits)
+        order = np.take(start_of, ub)
+        order += kb & ((1 << r_bits) - 1)
+        out_u[s : s + _ROW_BLOCK] = ub
+        for c, out in zip(columns, out_cols, strict=True):
+            out[s : s + _ROW_BLOCK] = np.take(c, order)
+        kb >>= r_bits
+        kb &= (1 << t_bits) - 1
+    return (out_u, key, *out_cols)
 
 
 def generate_synthetic(
@@ -214,31 +354,49 @@ def generate_synthetic(
     item_f *= 2.0
     buzz = rng.normal(size=n_items) * 1.1
     weights, which = _user_genre_weights(rng, n_users, names, archetypes)
-    user_f = weights @ centroids + rng.normal(size=(n_users, dim)) * 0.25 / np.sqrt(dim)
+    user_f = weights @ centroids
+    del weights
+    noise = rng.normal(size=(n_users, dim))
+    noise *= 0.25
+    noise /= np.sqrt(dim)
+    user_f += noise
+    del noise
     user_f *= 2.0
     counts = np.maximum(
         1, np.round(rng.lognormal(np.log(interactions_per_user) - 0.32, 0.8, n_users))
     ).astype(np.int64)
     counts = np.minimum(counts, max(1, min(n_items // 2, int(15 * interactions_per_user))))
-    u, i = _sample_interactions(
-        rng, user_f.astype(np.float32), item_f.astype(np.float32), buzz, counts
-    )
+    user_f32, item_f32 = user_f.astype(np.float32), item_f.astype(np.float32)
+    u, i = _sample_interactions(rng, user_f32, item_f32, buzz, counts)
 
     user_bias = rng.normal(size=n_users) * 0.35
     item_bias = 0.35 * buzz + rng.normal(size=n_items) * 0.25
     scale = 0.8
     global_mean = 3.55
-    score = (
-        global_mean
-        + user_bias[u]
-        + item_bias[i]
-        + scale * np.einsum("nd,nd->n", user_f[u], item_f[i])
-    )
-    noisy = score + rng.normal(size=len(u)) * 0.45
+    n = len(u)
+    # The planted score, in blocks of rows (the same arithmetic per row, without [n, dim] gathers).
+    noisy = np.empty(n)
+    for s in range(0, n, _ROW_BLOCK):
+        uu, ii = u[s : s + _ROW_BLOCK], i[s : s + _ROW_BLOCK]
+        dot = np.einsum("nd,nd->n", np.take(user_f, uu, axis=0), np.take(item_f, ii, axis=0))
+        noisy[s : s + _ROW_BLOCK] = (
+            global_mean + np.take(user_bias, uu) + np.take(item_bias, ii) + scale * dot
+        )
+    del user_f, item_f  # the float32 copies are the planted truth kept
+    noise = rng.normal(size=n)
+    noise *= 0.45
+    noisy += noise
+    del noise
     # Map to the scale's levels (1..5) so the global distribution follows RATING_PROBS.
     cuts = np.quantile(noisy, np.cumsum(spread_prior(rating_scale, RATING_PROBS))[:-1])
-    rating = rating_scale.levels[np.searchsorted(cuts, noisy, side="right")].astype(np.float32)
-    timestamp = (1_600_000_000 + rng.integers(0, 365 * 86400, size=len(u))).astype(np.int64)
+    rating = np.empty(n, np.float32)
+    for s in range(0, n, _ROW_BLOCK):
+        rating[s : s + _ROW_BLOCK] = rating_scale.levels[
+            np.searchsorted(cuts, noisy[s : s + _ROW_BLOCK], side="right")
+        ]
+    del noisy
+    ts_span = 365 * 86400
+    offset = rng.integers(0, ts_span, size=n).astype(np.int32)  # seconds into the year
 
     titles = _titles(rng, n_items)
     themes = rng.integers(len(_THEMES), size=n_items)
@@ -262,20 +420,22 @@ def generate_synthetic(
                         f"archetype '{a['name']}': trait {t} needs two positive Beta parameters."
                     )
                 priors[a_i, t_i] = ab
-    trait_priors = priors[np.maximum(which, 0)]
-    order = np.lexsort((timestamp, u))
-    inter = Interactions.from_arrays(u[order], i[order], rating[order], timestamp[order])
+    trait_priors = priors.astype(np.float32)[np.maximum(which, 0)]
+    # Rows sorted by user, then time (stable): what np.lexsort((timestamp, u)) gives.
+    u, offset, i, rating = _sort_by_user_time(u, offset, ts_span, i, rating)
+    timestamp = offset.astype(np.int64, copy=False)
+    timestamp += 1_600_000_000
+    inter = Interactions(u, i, rating, timestamp)
+    labels = np.asarray([*arch_names, "mixed"], dtype=object)  # which == -1: "mixed"
     latent = {
-        "user_factors": user_f.astype(np.float32),
-        "item_factors": item_f.astype(np.float32),
+        "user_factors": user_f32,
+        "item_factors": item_f32,
         "user_bias": user_bias.astype(np.float32),
         "item_bias": item_bias.astype(np.float32),
         "global_mean": np.float32(global_mean),
         "rating_scale": np.float32(scale),
-        "trait_priors": trait_priors.astype(np.float32),
-        "archetype": np.asarray(
-            [arch_names[w] if w >= 0 else "mixed" for w in which], dtype=object
-        ),
+        "trait_priors": trait_priors,
+        "archetype": labels[which],
     }
     ds = Dataset("synthetic", inter, items, users, genres, names, latent, scale=rating_scale)
     return ds.validate(source="synthetic generator")

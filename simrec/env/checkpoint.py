@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simrec.core.errors import DataError
+from simrec.env.event_log import ITEM_STEPS_DIRNAME
 from simrec.env.history import HISTORY_NAME
 from simrec.env.history import RECORD as HISTORY_RECORD
 from simrec.io.checkpoints import CheckpointFile, checkpoint_dir, load_latest, write_checkpoint
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 #: an in-process store is pickled, all but its embedder (``<store>_embedder``).
 RESOURCES = (
     "sink", "texts", "history", "shares", "cascades", "llm", "on_page", "memory_store", "item_store", "memory_store_embedder", "item_store_embedder",
+    "shards",
 )  # fmt: skip
 STORES = ("memory_store", "item_store")
 #: The model's record logs: file in ``checkpoints/`` and record type, by resource name.
@@ -87,7 +89,8 @@ class Restored:
 
 def resources(model: SimModel) -> dict[str, Any]:
     """The model's outside resources, by name (those it has)."""
-    found: dict[str, Any] = {"sink": model.sink, "texts": model.texts, "llm": model.llm, "on_page": model.on_page}
+    found: dict[str, Any] = {"sink": model.sink, "texts": model.texts, "llm": model.llm, "on_page": model.on_page,
+                             "shards": getattr(model, "pool", None)}  # a sharded run's workers (Ray actors)
     for name, log in model.record_logs().items():
         if log.path is not None:  # an anonymous log is pickled with its rows
             found[name] = log
@@ -170,6 +173,8 @@ def save_checkpoint(model: SimModel, run_dir: Path, steps_done: int, keep: int =
     named = resources(model)
     if model.sink is not None:
         model.sink.flush()
+    if getattr(model, "pool", None) is not None:  # a sharded run: each shard writes its buffered events
+        model.pool.flush()  # type: ignore[attr-defined]
     if model.texts is not None:
         model.texts.flush()
     for log in model.record_logs().values():
@@ -227,6 +232,13 @@ def truncate_to(run_dir: Path, positions: Positions) -> dict[str, int]:
     for p in checkpoint_dir(run_dir).glob(".*"):  # a checkpoint write the crash cut short
         p.unlink(missing_ok=True)
         removed["temporary"] += 1
+    item_steps = run_dir / ITEM_STEPS_DIRNAME  # run.log: aggregates, one part per step
+    if item_steps.is_dir():
+        for p in item_steps.glob("step-*.parquet"):
+            digits = p.stem.removeprefix("step-")
+            if digits.isdigit() and int(digits) > positions.step:
+                p.unlink(missing_ok=True)
+                removed["item_step_parts"] = removed.get("item_step_parts", 0) + 1
     graph = run_dir / "graph"
     if graph.is_dir():
         for p in graph.glob(f"{_GRAPH_SNAPSHOT}*.parquet"):

@@ -45,7 +45,9 @@ from simrec.agents.untrusted import clean_untrusted
 from simrec.agents.user import ItemAgent, UserAgent
 from simrec.config.schema import ScenarioConfig
 from simrec.core.rng import child_rng
+from simrec.core.streams import streams_for
 from simrec.data.types import Interactions
+from simrec.env.event_log import ITEM_STEPS_DIRNAME, StepLog
 from simrec.env.history import HISTORY_NAME, InteractionLog
 from simrec.env.phases import (
     PHASES,
@@ -57,9 +59,9 @@ from simrec.env.phases import (
     Slate,
     SocialStep,
 )
-from simrec.env.record import page_events
+from simrec.env.record import PageRows
 from simrec.env.session import PageOutcome, SessionEngine
-from simrec.io.events import EventBatch, EventSink
+from simrec.io.events import EventSink
 from simrec.io.records import RecordLog
 from simrec.llm.base import BaseBackend
 from simrec.memory.base import MemoryRecord
@@ -118,7 +120,8 @@ class SimModel(mesa.Model):
         sink: Where events go (``None`` keeps nothing, e.g. in quick experiments).
         seed: Root seed (default ``cfg.seed``); Mesa's ``rng`` is its ``"model"`` child
             and draws who opens the platform each step.
-        create_agents: Create Mesa agent handles for users and items.
+        create_agents: Create Mesa agent handles for users and items (``None``: as
+            ``run.mesa_agents`` says; ``auto`` creates them up to :data:`MESA_AGENTS_AUTO` users).
         llm: The run's LLM backend, when a policy thinks with one (its usage
             per step goes into the metrics).
         mind: Personas and memory of LLM-driven agents (flushed, and reflected on, per step).
@@ -140,7 +143,7 @@ class SimModel(mesa.Model):
         policy: Policy,
         sink: EventSink | None = None,
         seed: int | None = None,
-        create_agents: bool = True,
+        create_agents: bool | None = None,
         llm: BaseBackend | None = None,
         mind: Mind | None = None,
         items: ItemProfiles | None = None,
@@ -153,12 +156,16 @@ class SimModel(mesa.Model):
         self.cfg = cfg
         self.recommender = recommender
         self.policy = policy
-        self.sink = sink
+        self.log = StepLog(
+            cfg.run.log, sink, world.catalog.n_items, None if sink is None else sink.directory.parent / ITEM_STEPS_DIRNAME
+        )
         self.llm = llm
         self.mind = mind
         self.items = items
         self.texts = texts
         self.state = UserState.initial(world.population.n_users)
+        #: Per-user streams arrivals draw from (``run.random_streams: per_user``), else ``None``.
+        self.arrival_streams = streams_for(seed, "model") if cfg.run.random_streams == "per_user" else None
         self.popularity = world.catalog.popularity.copy()
         #: Called as ``(step, page, users still browsing)`` after each page (a run's progress bar).
         self.on_page: Callable[[int, int, int], None] | None = None
@@ -175,6 +182,8 @@ class SimModel(mesa.Model):
         self.engine = SessionEngine(policy, env.page_size, env.pages_per_session)
         last = int(world.train.timestamp.max()) if len(world.train) else 0
         self.t0 = last + env.step_seconds
+        if create_agents is None:
+            create_agents = mesa_agents_wanted(cfg, world.population.n_users)
         if create_agents:
             UserAgent.create_agents(self, world.population.n_users, index=list(range(world.population.n_users)))
             ItemAgent.create_agents(self, world.catalog.n_items, index=list(range(world.catalog.n_items)))
@@ -189,6 +198,15 @@ class SimModel(mesa.Model):
         names += self.social.metric_names() if self.social is not None else ()
         self.step_metrics: dict[str, float] = dict.fromkeys(names, 0.0)
         self.datacollector = mesa.DataCollector(model_reporters={name: functools.partial(step_metric, name=name) for name in names})
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where the step's events go (the step log's sink; a dashboard may put a tap in between)."""
+        return self.log.sink
+
+    @sink.setter
+    def sink(self, value: EventSink | None) -> None:
+        self.log.sink = value
 
     def record_logs(self) -> dict[str, RecordLog]:
         """The history the model keeps on disk, by name: ``history`` (watches), ``shares``, ``cascades``."""
@@ -222,7 +240,10 @@ class SimModel(mesa.Model):
         """Phase 0: fatigue recovers; who opens the platform, each with a new session id."""
         st = self.state
         st.recover(self.cfg.policy.choice)
-        users = st.start_sessions(self.world.population.activity, self.rng)
+        if self.arrival_streams is None:
+            users = st.start_sessions(self.world.population.activity, self.rng)
+        else:  # run.random_streams: per_user — a user's coin is keyed by the user and the step
+            users = st.start_sessions(self.world.population.activity, streams=self.arrival_streams, step=self.steps)
         sessions = self.sessions_started + np.arange(len(users), dtype=np.int64)
         self.sessions_started += len(users)
         st.sessions[users] += 1
@@ -235,8 +256,15 @@ class SimModel(mesa.Model):
         if not len(arrivals):
             return Slate(np.empty((0, 0), np.int64))
         k = self.page_size * self.pages_per_session
-        items = self.recommender.recommend(arrivals.users, k, exclude_seen=self.cfg.recommender.exclude_seen)
-        return Slate(np.asarray(items, dtype=np.int64))
+        users, chunk = arrivals.users, RECOMMEND_CHUNK
+        exclude = self.cfg.recommender.exclude_seen
+        if len(users) <= chunk:
+            return Slate(np.asarray(self.recommender.recommend(users, k, exclude_seen=exclude), dtype=np.int32))
+        # in chunks of users: a recommender's scratch memory stays that of one chunk
+        items = np.empty((len(users), k), np.int32)
+        for start in range(0, len(users), chunk):
+            items[start : start + chunk] = self.recommender.recommend(users[start : start + chunk], k, exclude_seen=exclude)
+        return Slate(items)
 
     @timed("perceive")
     def perceive(self, arrivals: Arrivals, slate: Slate) -> Perception:
@@ -327,17 +355,15 @@ class SimModel(mesa.Model):
         learned: Learned,
     ) -> None:  # fmt: skip
         """Phase 8: events to the sink, texts to the text sink, the step's metrics to the DataCollector."""
-        batches = [
-            page_events(
+        pages = (
+            PageRows(
                 step=self.steps, page=p.page, sessions=arrivals.sessions[p.rows], users=p.users, items=p.items,
                 decisions=p.decisions, ended=p.ended, policy_codes=p.decisions.sources(),
                 timestamp=browsing.timestamps[p.page], via=p.via, shares=social.of_page(i),
-            )  # fmt: skip
+            )
             for i, p in enumerate(browsing.pages)
-        ]
-        events = EventBatch.concat(batches) if batches else None
-        if events is not None and self.sink is not None:
-            self.sink.append(events)
+        )  # fmt: skip
+        events = self.log.write(self.steps, pages)
         if self.texts is not None:
             self.texts.add([*minds.output.texts, *minds.reflections])
             self.texts.flush()
@@ -410,11 +436,14 @@ class SimModel(mesa.Model):
         return row
 
     def _record_metrics(
-        self, arrivals: Arrivals, browsing: Browsing, events: EventBatch | None, retrained: bool
+        self, arrivals: Arrivals, browsing: Browsing, events: int, retrained: bool
     ) -> None:
         n_sessions = len(arrivals)
-        pages = sum(len(p.users) for p in browsing.pages)
-        exits = sum(int(p.decisions.exits.sum()) for p in browsing.pages)
+        if browsing.played is not None:  # a sharded run: the shards counted their pages
+            pages, exits = browsing.played.pages, browsing.played.exits
+        else:
+            pages = sum(len(p.users) for p in browsing.pages)
+            exits = sum(int(p.decisions.exits.sum()) for p in browsing.pages)
         inter = browsing.interactions
         impressions = pages * self.page_size
         rated = inter.rating[~np.isnan(inter.rating)]
@@ -439,7 +468,20 @@ class SimModel(mesa.Model):
         self.step_metrics = m
         for key in ("pages", "voluntary_exits", "sessions", "impressions", "clicks", "ratings"):
             self.totals[key] += int(m[key])
-        self.totals["events"] += len(events) if events is not None else 0
+        self.totals["events"] += events
+
+
+#: The recommend phase asks the recommender for at most this many users at a time.
+RECOMMEND_CHUNK = 65_536
+
+#: ``run.mesa_agents: auto`` creates Mesa agent handles up to this many users.
+MESA_AGENTS_AUTO = 100_000
+
+
+def mesa_agents_wanted(cfg: ScenarioConfig, n_users: int) -> bool:
+    """Whether a run creates a Mesa agent handle per user and item (``run.mesa_agents``)."""
+    setting = cfg.run.mesa_agents
+    return setting == "on" or (setting == "auto" and n_users <= MESA_AGENTS_AUTO)
 
 
 def watches(pages: tuple[PageOutcome, ...], stamps: tuple[int, ...]) -> Interactions:

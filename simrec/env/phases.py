@@ -56,6 +56,23 @@ class Perception:
 
 
 @dataclass(frozen=True)
+class PlayedPages:
+    """Counts of the step's pages when the pages stayed with the shards that played them.
+
+    Attributes:
+        pages: Pages shown.
+        exits: Voluntary exits.
+        events: Event rows the shards wrote.
+        item_counts: Per-item counts (``run.log: aggregates``), else ``None``.
+    """
+
+    pages: int
+    exits: int
+    events: int
+    item_counts: dict[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
 class Browsing:
     """The step's sessions as played.
 
@@ -63,11 +80,14 @@ class Browsing:
         pages: Every page, in order (see :class:`~simrec.env.session.PageOutcome`).
         interactions: The step's watches (stars NaN where unrated), in page order.
         timestamps: Simulated time of each page (``timestamps[page]``).
+        played: In a sharded run, the pages' counts (``pages`` is then empty: the shards
+            kept them and wrote their events); ``None`` otherwise.
     """
 
     pages: tuple[PageOutcome, ...]
     interactions: Interactions
     timestamps: tuple[int, ...]
+    played: PlayedPages | None = None
 
 
 @dataclass(frozen=True)

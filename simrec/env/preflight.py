@@ -79,6 +79,15 @@ def _check(cfg: ScenarioConfig) -> None:
     if not recommender_uses_llm(rec.name):  # its constructor checks the values (an LLM one needs the backend)
         build_recommender(rec.name, rec.params, np.random.default_rng(0))
     policy = policy_class(cfg.policy.name)
+    if cfg.run.random_streams == "per_user" and not getattr(policy, "takes_streams", False):
+        raise ConfigError(
+            f"run.random_streams: per_user (and run.shards) work with the choice policy only, not policy "
+            f"'{cfg.policy.name}': set run.random_streams: batch and run.shards: 0"
+        )
+    from simrec.env.shards import sharding_problems
+
+    if problems := sharding_problems(cfg):
+        raise ConfigError(f"run.shards {cfg.run.shards}: this scenario cannot run sharded: " + "; ".join(problems))
     social = cfg.environment.social
     if social.builder != "none":
         from simrec.social.builders import GRAPH_BUILDERS

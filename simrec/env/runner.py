@@ -30,6 +30,7 @@ from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import DataError
 from simrec.core.memory import release_free_memory
 from simrec.core.rng import child_rng
+from simrec.core.streams import streams_for
 from simrec.env.model import PHASES, SimModel
 from simrec.env.preflight import preflight
 from simrec.fidelity.calibrate import calibrate_world
@@ -254,7 +255,9 @@ class Parts:
     @property
     def events_rows(self) -> int:
         """Event rows written so far."""
-        return self.sink.rows_written if self.sink is not None else 0
+        if self.sink is not None:
+            return self.sink.rows_written
+        return int(self.model.totals["events"]) if self.model is not None else 0  # a sharded run's shards wrote them
 
     def close(self, folder: RunFolder) -> None:
         """Close the sinks and stores (again: a no-op); write the item profiles' history once."""
@@ -317,9 +320,16 @@ def build_parts(
 
     if policy_uses_mind(cfg.policy):
         open_minds(cfg, world, folder, parts)
+    streams = streams_for(cfg.seed, "policy") if cfg.run.random_streams == "per_user" else None
     policy = build_policy(
-        resolve_weight(cfg).policy, world, child_rng(cfg.seed, "policy"), llm, parts.mind, parts.items
+        resolve_weight(cfg).policy, world, child_rng(cfg.seed, "policy"), llm, parts.mind, parts.items, streams
     )
+    if cfg.run.shards:  # the users' pages on shard workers (Ray actors), which write the events
+        from simrec.env.shards import ShardedModel
+
+        parts.model = ShardedModel(world, cfg, recommender, policy, state_dir=checkpoint_dir(folder.path),
+                                   run_dir=folder.path)  # fmt: skip
+        return parts.model
     parts.sink = EventSink(
         folder.path / "events.parquet", folder.name, DECISION_SOURCES, cfg.run.chunk_rows
     )
@@ -361,11 +371,16 @@ def reopen_parts(
     from simrec.io.texts import TextSink
 
     named: dict[str, Any] = {"llm": llm}
-    parts.sink = EventSink(
-        folder.path / "events.parquet", folder.name, DECISION_SOURCES, cfg.run.chunk_rows, resume=True
-    )
-    parts.sink.rows_written = positions.events_rows
-    named["sink"] = parts.sink
+    if cfg.run.shards:  # the shards write the events: a new pool, whose workers append to their parts
+        from simrec.env.shards import ShardPool
+
+        named["shards"] = ShardPool(cfg, folder.path, resume=True)
+    else:
+        parts.sink = EventSink(
+            folder.path / "events.parquet", folder.name, DECISION_SOURCES, cfg.run.chunk_rows, resume=True
+        )
+        parts.sink.rows_written = positions.events_rows
+        named["sink"] = parts.sink
     parts.logs = ck.open_logs(folder.path, positions)
     named.update(parts.logs)
     if policy_uses_mind(cfg.policy):

@@ -13,7 +13,6 @@ the session rules is made here, once.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,7 +85,11 @@ class SessionEngine:
         Returns:
             The decisions and ``[n]`` bool, whose session ends after the page.
         """
-        dec = self.policy.decide(batch)
+        chunk = getattr(self.policy, "decide_chunk", None)
+        if chunk and len(batch) > chunk:  # a policy's scratch arrays stay those of one block of rows
+            dec = Decisions.concat([self.policy.decide(batch.rows(a, a + chunk)) for a in range(0, len(batch), chunk)])
+        else:
+            dec = self.policy.decide(batch)
         state.satisfaction[index] = dec.satisfaction
         state.fatigue[index] = dec.fatigue
         state.pages[index] += 1

@@ -61,7 +61,13 @@ EVENT_SCHEMA: pa.Schema = pa.schema(
 )
 
 EVENTS_DIRNAME = "events.parquet"
-_PART_RE = re.compile(r"^part-(\d+)\.parquet$")
+#: ``part-00012.parquet`` (one writer) or ``part-s003-00012.parquet`` (shard 3 of a sharded run).
+_PART_RE = re.compile(r"^part-(?:s(\d+)-)?(\d+)\.parquet$")
+#: Columns whose Parquet pages are dictionary-encoded (the categorical ones; the rest are plain,
+#: which writes faster and, for these columns, no larger) and columns that keep min/max statistics
+#: (what engines such as DuckDB filter on).
+_DICTIONARY_COLUMNS = ["run", "event", "policy", "via"]
+_STATISTICS_COLUMNS = ["step", "session", "user", "item"]
 
 _DTYPES: dict[str, type[np.generic]] = {
     "step": np.int32,
@@ -162,17 +168,30 @@ def _codec_available(codec: str) -> bool:
         return False
 
 
-def _part_number(path: Path) -> int | None:
+def _part_key(path: Path) -> tuple[int, int] | None:
+    """``(shard, number)`` of a part file (shard ``-1`` for a run written by one sink), else ``None``."""
     match = _PART_RE.match(path.name)
-    return int(match.group(1)) if match else None
+    if not match:
+        return None
+    return (-1 if match.group(1) is None else int(match.group(1)), int(match.group(2)))
+
+
+def _part_number(path: Path) -> int | None:
+    key = _part_key(path)
+    return None if key is None else key[1]
+
+
+def shard_prefix(shard: int | None) -> str:
+    """The file-name prefix of a sink's parts: ``part-`` or, for shard ``s``, ``part-s{s:03d}-``."""
+    return "part-" if shard is None else f"part-s{int(shard):03d}-"
 
 
 def list_parts(directory: Path) -> list[Path]:
-    """Part files of an events folder, in write order (by part number).
+    """Part files of an events folder, in write order (by part number; a sharded run's shard by shard).
 
     Temporary files of an unfinished write are not listed.
     """
-    parts = [(num, p) for p in Path(directory).iterdir() if (num := _part_number(p)) is not None]
+    parts = [(key, p) for p in Path(directory).iterdir() if (key := _part_key(p)) is not None]
     return [p for _, p in sorted(parts)]
 
 
@@ -193,6 +212,8 @@ class EventSink:
         compression: Parquet codec (``"zstd"``, ``"snappy"``, ``"none"``, ...).
         resume: Append parts after those already in ``directory`` instead of
             refusing to open a folder that holds parts.
+        shard: The shard this sink writes for in a sharded run (its parts are named
+            ``part-s{shard:03d}-NNNNN.parquet``, see :func:`list_parts`); ``None``: the only writer.
 
     Raises:
         ConfigError: Bad vocabulary, chunk size or codec, or ``directory``
@@ -208,6 +229,7 @@ class EventSink:
         compression: str = "zstd",
         *,
         resume: bool = False,
+        shard: int | None = None,
     ) -> None:
         policies = [str(p) for p in policies]
         if not policies or len(set(policies)) != len(policies) or len(policies) > 127:
@@ -234,8 +256,10 @@ class EventSink:
         self._buffered = 0
         self._closed = False
 
+        self.prefix = shard_prefix(shard)
         self.directory.mkdir(parents=True, exist_ok=True)
-        existing = list_parts(self.directory)
+        mine = -1 if shard is None else int(shard)
+        existing = [p for p in list_parts(self.directory) if _part_key(p) is not None and _part_key(p)[0] == mine]  # type: ignore[index]
         if existing and not resume:
             raise ConfigError(
                 f"The events folder {self.directory} already holds {len(existing)} part file(s) "
@@ -291,6 +315,10 @@ class EventSink:
             rest = data.slice(start, len(data)).copy()  # a view would keep the whole block alive
             self._buffer = [rest] if len(rest) else []
             self._buffered = len(rest)
+
+    def room(self) -> int:
+        """Rows that fit before the next part is written (append blocks of this size to avoid copies)."""
+        return self.chunk_rows - self._buffered
 
     def flush(self) -> None:
         """Write all buffered rows as the next part (nothing if the buffer is empty)."""
@@ -351,9 +379,12 @@ class EventSink:
 
     def _write_part(self, batch: EventBatch) -> None:
         table = self.to_table(batch)
-        path = self.directory / f"part-{self._next_part:05d}.parquet"
+        path = self.directory / f"{self.prefix}{self._next_part:05d}.parquet"
         with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression=self.compression)
+            pq.write_table(
+                table, tmp, compression=self.compression,
+                use_dictionary=_DICTIONARY_COLUMNS, write_statistics=_STATISTICS_COLUMNS,
+            )  # fmt: skip
         self._next_part += 1
         self._parts.append(path)
         self.rows_written += len(batch)
@@ -405,3 +436,30 @@ def read_events(run_dir: Path) -> pd.DataFrame:
         DataError: There is no events folder, or it holds no parts.
     """
     return read_events_table(run_dir).to_pandas()
+
+
+def run_log_mode(run_dir: Path) -> str:
+    """The ``run.log`` setting a run folder was written with (``events`` for folders from before it existed)."""
+    import json
+
+    path = Path(run_dir) / "manifest.json"
+    try:
+        scenario = json.loads(path.read_text(encoding="utf-8")).get("scenario") or {}
+    except (OSError, ValueError):
+        return "events"
+    return str((scenario.get("run") or {}).get("log", "events"))
+
+
+def require_every_event(run_dir: Path, what: str) -> None:
+    """Raise a :class:`DataError` unless the run in ``run_dir`` logged every event (``run.log: events``).
+
+    Args:
+        run_dir: The run folder.
+        what: What needs the impressions, for the message (e.g. ``"run metrics"``).
+    """
+    mode = run_log_mode(run_dir)
+    if mode != "events":
+        raise DataError(
+            f"{what} need every impression, but the run in {run_dir} was written with run.log: {mode} "
+            "(no impression rows). Re-run it with run.log: events."
+        )

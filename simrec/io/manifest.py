@@ -17,12 +17,14 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from simrec.core.errors import ConfigError, DataError
 
@@ -185,6 +187,18 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     """
     with atomic_path(Path(path)) as tmp:
         df.to_parquet(tmp, engine="pyarrow")
+
+
+def write_columns_atomic(columns: Mapping[str, np.ndarray], path: Path) -> None:
+    """Write numpy columns to the Parquet file ``path`` atomically, without a pandas frame in between.
+
+    The arrays go to Arrow without a copy, so a table of tens of millions of rows costs no
+    second copy in memory; float ``NaN`` is written as null, as ``DataFrame.to_parquet`` does, and
+    ``pandas.read_parquet`` reads it back as the frame of the same columns (default index).
+    """
+    table = pa.Table.from_arrays([pa.array(np.asarray(v), from_pandas=True) for v in columns.values()], names=list(columns))
+    with atomic_path(Path(path)) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_parquet_checked(path: Path) -> pd.DataFrame:

@@ -29,7 +29,12 @@ import pandas as pd
 
 from simrec.config.schema import ScenarioConfig
 from simrec.io.graphml import write_graphml
-from simrec.io.manifest import fresh_folder, write_json_atomic, write_parquet_atomic
+from simrec.io.manifest import (
+    fresh_folder,
+    write_columns_atomic,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from simrec.io.manifest_model import Manifest, Status, now, observed_status, this_process
 from simrec.io.run_views import ModelView, WorldView
 
@@ -109,8 +114,8 @@ class RunFolder:
         write_parquet_atomic(world.population.public_frame(), p / "users.parquet")
         write_parquet_atomic(world.population.hidden_frame(), p / "agents.parquet")
         write_parquet_atomic(world.catalog.to_frame(), p / "items.parquet")
-        write_parquet_atomic(world.train.to_frame(), p / "train.parquet")
-        write_parquet_atomic(world.heldout.to_frame(), p / "heldout.parquet")
+        for name, table in (("train", world.train), ("heldout", world.heldout)):  # no frame copy of millions of rows
+            write_columns_atomic({c: getattr(table, c) for c in ("user", "item", "rating", "timestamp")}, p / f"{name}.parquet")
         write_parquet_atomic(world.graph.edges_frame(), p / "graph" / "edges-initial.parquet")
         if world.calibration is not None:
             write_json_atomic(p / "calibration.json", world.calibration.to_json())

@@ -204,6 +204,14 @@ class BaseBackend:
     def _health(self) -> None:
         """Raise :class:`~simrec.llm.types.LLMUnavailable` if the backend cannot serve."""
 
+    def _call_timeout_s(self) -> float | None:
+        """The time limit of one :meth:`_complete` (``None``: the backend enforces its own).
+
+        A backend with several servers limits each server's try instead, so that a call
+        that timed out on one can still be answered by another.
+        """
+        return self.settings.timeout_s
+
     def describe(self) -> str:
         """Where calls go (for messages), e.g. a URL or a model path."""
         return self.settings.model
@@ -245,13 +253,20 @@ class BaseBackend:
         """The coroutine behind :meth:`generate`, for callers that already run a loop."""
         if self.batch_scores and requests and all(r.choices is not None for r in requests):
             return await self._respond_scored(requests)
-        sem = asyncio.Semaphore(self.settings.concurrency)
+        reqs = list(requests)
+        out: list[LLMResponse | None] = [None] * len(reqs)
+        todo = iter(range(len(reqs)))  # shared by the workers: each takes the next request in order
 
-        async def one(req: LLMRequest) -> LLMResponse:
-            async with sem:
-                return await self._respond(req)
+        async def worker() -> None:
+            # A worker that finishes a request starts the next one in the same step. With one
+            # task per request behind a semaphore, the next request would start only after every
+            # reply that arrived with this one had been handled, which keeps the calls in lockstep
+            # waves and adds (concurrency x CPU per request) to every wave.
+            for i in todo:
+                out[i] = await self._respond(reqs[i])
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(reqs)))))
+        return out  # type: ignore[return-value]  # every slot is filled
 
     def close(self) -> None:
         """Release the event loop and the cache."""
@@ -311,7 +326,7 @@ class BaseBackend:
         while True:
             try:
                 # asyncio.timeout, unlike wait_for on 3.11, runs the call without an extra task.
-                async with asyncio.timeout(s.timeout_s):
+                async with asyncio.timeout(self._call_timeout_s()):
                     done = await self._complete(call)
                 break
             except TimeoutError as exc:

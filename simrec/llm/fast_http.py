@@ -8,6 +8,7 @@ the bottleneck. This path speaks the same wire protocol with one pooled
 ``aiohttp`` session and costs a fraction of that; status codes map onto the
 shared layer's transient/permanent errors exactly as the SDK path does
 (:class:`ChatHTTPError` carries the status to the backend, which maps it).
+``llm.transport: lean`` (:mod:`simrec.llm.lean_http`) goes further, without aiohttp.
 """
 
 from __future__ import annotations
@@ -16,6 +17,20 @@ import json
 from typing import Any
 
 from simrec.llm.types import Completion, PermanentLLMError, TransientLLMError
+
+
+def completion_of(data: dict[str, Any], url: str) -> Completion:
+    """The text and token counts of a decoded chat completion reply from ``url``.
+
+    Raises:
+        PermanentLLMError: if ``data`` is not a chat completion.
+    """
+    try:
+        text = data["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        raise PermanentLLMError(f"{url} answered with something that is not a chat completion") from None
+    usage = data.get("usage") or {}
+    return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
 
 
 class ChatHTTPError(Exception):
@@ -62,13 +77,7 @@ class FastChatClient:
 
     async def complete(self, body: dict[str, Any]) -> Completion:
         """Send one chat completion request and return its text and token counts."""
-        data = await self.complete_raw(body)
-        try:
-            text = data["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise PermanentLLMError(f"{self.url} answered with something that is not a chat completion") from None
-        usage = data.get("usage") or {}
-        return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        return completion_of(await self.complete_raw(body), self.url)
 
     async def complete_raw(self, body: dict[str, Any]) -> dict[str, Any]:
         """Send one chat completion request and return the decoded JSON reply."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -17,7 +18,9 @@ import numpy as np
 
 from simrec.llm.base import BaseBackend, Call, CallSettings, format_scores, normalise_logprobs
 from simrec.llm.cache import ReplayCache
+from simrec.llm.endpoints import EndpointPool, Unreachable
 from simrec.llm.fast_http import ChatHTTPError, FastChatClient
+from simrec.llm.lean_http import LeanChatClient
 from simrec.llm.schema_utils import bounded_int_enums
 from simrec.llm.types import Completion, LLMUnavailable, PermanentLLMError, TransientLLMError
 from simrec.llm.usage import Usage
@@ -26,10 +29,12 @@ log = logging.getLogger(__name__)
 
 _NO_KEY = "not-needed"  # local servers accept any key; the client insists on one
 FORMATS = ("auto", "json_schema", "json_object", "none")
+TRANSPORTS = ("sdk", "aiohttp", "lean")
 
 
 class _FormatRejected(PermanentLLMError):
     """The server refused the request's ``response_format`` style."""
+
 
 
 class OpenAIBackend(BaseBackend):
@@ -46,9 +51,17 @@ class OpenAIBackend(BaseBackend):
             rejects it, then ``json_object`` for the rest of the run. ``"none"``: no constraint.
         cache: Replay cache.
         usage: Accounting.
-        transport: ``"sdk"`` (the official ``openai`` client) or ``"aiohttp"`` (the same wire
+        transport: ``"sdk"`` (the official ``openai`` client), ``"aiohttp"`` (the same wire
             protocol through one pooled aiohttp session: several times less client CPU per
-            request, for high-throughput local servers; see :mod:`simrec.llm.fast_http`).
+            request, for high-throughput local servers; see :mod:`simrec.llm.fast_http`) or
+            ``"lean"`` (simrec's own minimal HTTP/1.1 client, about half of aiohttp's client
+            CPU again; see :mod:`simrec.llm.lean_http`).
+        servers: Several servers of the same model (URLs as ``base_url``), used instead of
+            ``base_url``: each call goes to the least busy one that is up, and a server that
+            fails is skipped for a while and its calls re-sent to another
+            (:class:`~simrec.llm.endpoints.EndpointPool`). Concurrency and budget stay one
+            limit over all of them. One server here is the same as ``base_url``.
+        revive_s: With ``servers``: how long a failed server is skipped before it is tried again.
     """
 
     name = "openai"
@@ -67,25 +80,34 @@ class OpenAIBackend(BaseBackend):
         cache: ReplayCache | None = None,
         usage: Usage | None = None,
         transport: str = "sdk",
+        servers: Sequence[str] | None = None,
+        revive_s: float = 2.0,
     ) -> None:
         if response_format not in FORMATS:
             raise ValueError(
                 f"response_format must be one of {', '.join(FORMATS)}, not {response_format!r}"
             )
-        if transport not in ("sdk", "aiohttp"):
-            raise ValueError(f"transport must be 'sdk' or 'aiohttp', not {transport!r}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
         super().__init__(settings, cache, usage)
         self.transport = transport
-        self._fast: FastChatClient | None = None
-        self.base_url = base_url.rstrip("/")
+        self._fast: FastChatClient | LeanChatClient | None = None
+        urls = [u.rstrip("/") for u in servers] if servers else [base_url.rstrip("/")]
+        self.base_url = urls[0]
+        #: Several servers: the pool that routes between them (``None`` with one).
+        self.pool = (
+            EndpointPool(urls, settings.timeout_s, revive_s, stats=self.usage.servers) if len(urls) > 1 else None
+        )
+        self._clients: dict[str, Any] = {}  # the SDK client of each server but the first
+        self._fasts: dict[str, FastChatClient | LeanChatClient] = {}  # the same for the other servers
         self._api_key = api_key or _NO_KEY
         self.response_format = response_format
         self._style = "json_schema" if response_format == "auto" else response_format
         self._client: Any = None
 
     @classmethod
-    def from_config(cls, cfg, settings, cache, usage):  # noqa: ANN001, ANN206
-        """From the ``llm:`` block: ``base_url``, ``api_key``, ``model``."""
+    def from_config(cls, cfg, settings, cache, usage):
+        """From the ``llm:`` block: ``base_url`` or ``servers``, ``api_key``, ``model``."""
         key = cfg.api_key.get_secret_value() if cfg.api_key is not None else None
         return cls(
             settings,
@@ -95,10 +117,21 @@ class OpenAIBackend(BaseBackend):
             cache=cache,
             usage=usage,
             transport=cfg.transport,
+            servers=cfg.servers,
         )
 
+    @property
+    def urls(self) -> list[str]:
+        """Every server calls go to (one unless ``servers`` listed several)."""
+        return self.pool.urls if self.pool is not None else [self.base_url]
+
     def describe(self) -> str:
-        return f"{self.base_url} (model {self.settings.model})"
+        where = self.pool.describe() if self.pool is not None else self.base_url
+        return f"{where} (model {self.settings.model})"
+
+    def _call_timeout_s(self) -> float | None:
+        # With several servers the pool limits each server's try, so a timed-out call can move on.
+        return None if self.pool is not None else self.settings.timeout_s
 
     @property
     def format_style(self) -> str:
@@ -107,36 +140,65 @@ class OpenAIBackend(BaseBackend):
 
     def __repr__(self) -> str:
         # Never the key.
+        if self.pool is not None:
+            return f"OpenAIBackend(servers={self.pool.urls!r}, model={self.settings.model!r})"
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.settings.model!r})"
 
-    def _client_for_loop(self) -> Any:
-        if self._client is None:
+    def _client_for_loop(self, base_url: str | None = None) -> Any:
+        """The SDK client of ``base_url`` (default: the first server), made on first use."""
+        url = base_url or self.base_url
+        client = self._client if url == self.base_url else self._clients.get(url)
+        if client is None:
             from openai import AsyncOpenAI
 
             # Retries and timeouts are the shared layer's job.
-            self._client = AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.settings.timeout_s
+            client = AsyncOpenAI(
+                base_url=url, api_key=self._api_key, max_retries=0, timeout=self.settings.timeout_s
             )
-        return self._client
+            if url == self.base_url:
+                self._client = client
+            else:
+                self._clients[url] = client
+        return client
+
+    def _fast_for(self, base_url: str) -> FastChatClient | LeanChatClient:
+        """The aiohttp or lean client of ``base_url``, made on first use."""
+        fast = self._fast if base_url == self.base_url else self._fasts.get(base_url)
+        if fast is None:
+            make = LeanChatClient if self.transport == "lean" else FastChatClient
+            fast = make(base_url, self._api_key, self.settings.timeout_s)
+            if base_url == self.base_url:
+                self._fast = fast
+            else:
+                self._fasts[base_url] = fast
+        return fast
 
     def _health(self) -> None:
-        url = f"{self.base_url}/models"
+        if self.pool is None:
+            self._health_of(self.base_url)
+        else:
+            self.pool.check_health(self._health_of, "servers")
+
+    def _health_of(self, base_url: str) -> None:
+        """Check one server (raises :class:`Unreachable` if nothing answers, else ``LLMUnavailable``)."""
+        url = f"{base_url}/models"
         headers = {"Authorization": f"Bearer {self._api_key}"}
+        key = "llm.base_url" if self.pool is None else "llm.servers"
         try:
             resp = httpx.get(url, headers=headers, timeout=5.0)
         except httpx.HTTPError as exc:
-            raise LLMUnavailable(
-                f"Cannot reach the OpenAI-compatible server at {self.base_url} ({type(exc).__name__}). "
+            raise Unreachable(
+                f"Cannot reach the OpenAI-compatible server at {base_url} ({type(exc).__name__}). "
                 "Start one (e.g. `python -m llama_cpp.server --model model.gguf --port 8000`, vLLM, LM Studio) "
-                "and set llm.base_url to its URL including /v1, or choose another llm.backend."
+                f"and set {key} to its URL including /v1, or choose another llm.backend."
             ) from None
         if resp.status_code in (401, 403):
             raise LLMUnavailable(
-                f"The server at {self.base_url} refused the API key (HTTP {resp.status_code}). "
+                f"The server at {base_url} refused the API key (HTTP {resp.status_code}). "
                 "Set llm.api_key or the environment variable named by llm.api_key_env."
             )
         if resp.status_code >= 500:
-            raise LLMUnavailable(f"The server at {self.base_url} answered HTTP {resp.status_code} to {url}.")
+            raise LLMUnavailable(f"The server at {base_url} answered HTTP {resp.status_code} to {url}.")
 
     def _format(self, call: Call, style: str) -> dict[str, Any] | None:
         if call.json_schema is None or style == "none":
@@ -149,27 +211,35 @@ class OpenAIBackend(BaseBackend):
     async def _complete(self, call: Call) -> Completion:
         style = self._style
         try:
-            return await self._create(call, style)
+            return await self._send(call, style)
         except _FormatRejected:
             if not (self.response_format == "auto" and style == "json_schema"):
                 raise
         # llama-cpp-python's server rejects "json_schema" (with HTTP 500, so the check is
-        # on the message); it takes the schema inside "json_object" instead.
+        # on the message); it takes the schema inside "json_object" instead. Several servers
+        # are taken to be alike: one refusal switches the style for all of them.
         if self._style != "json_object":
             log.info("%s rejects json_schema; sending json_object with the schema", self.base_url)
             self._style = "json_object"
-        return await self._create(call, "json_object")
+        return await self._send(call, "json_object")
 
-    def _status_error(self, code: int, message: str, fmt: dict[str, Any] | None) -> Exception:
-        """The shared layer's exception for an HTTP error status."""
+    async def _send(self, call: Call, style: str) -> Completion:
+        """One call, to the one server or to the pool's choice."""
+        if self.pool is None:
+            return await self._create(call, style)
+        return await self.pool.call(lambda ep: self._create(call, style, ep.url))
+
+    def _status_error(self, code: int, message: str, fmt: dict[str, Any] | None, url: str | None = None) -> Exception:
+        """The shared layer's exception for an HTTP error status from ``url`` (default: ``base_url``)."""
+        url = url or self.base_url
         if fmt is not None and code in (400, 422, 500) and "response_format" in message:
             return _FormatRejected(
-                f"HTTP {code} from {self.base_url}: the server does not accept response_format "
+                f"HTTP {code} from {url}: the server does not accept response_format "
                 f"{fmt['type']!r} ({message})"
             )
         if code == 429 or code >= 500:
-            return TransientLLMError(f"HTTP {code} from {self.base_url}")
-        return PermanentLLMError(f"HTTP {code} from {self.base_url}: {message}")
+            return TransientLLMError(f"HTTP {code} from {url}")
+        return PermanentLLMError(f"HTTP {code} from {url}: {message}")
 
     def _body(self, call: Call, style: str) -> dict[str, Any]:
         """The ``/chat/completions`` request body (the same for both transports)."""
@@ -189,41 +259,44 @@ class OpenAIBackend(BaseBackend):
             body["response_format"] = fmt
         return body
 
-    async def _create(self, call: Call, style: str) -> Completion:
+    async def _create(self, call: Call, style: str, base_url: str | None = None) -> Completion:
+        """One HTTP call to ``base_url`` (default: the first server)."""
+        url = base_url or self.base_url
         kwargs = self._body(call, style)
         fmt = kwargs.get("response_format")
-        if self.transport == "aiohttp":
-            if self._fast is None:
-                self._fast = FastChatClient(self.base_url, self._api_key, self.settings.timeout_s)
+        if self.transport != "sdk":
+            fast = self._fast_for(url)
             try:
                 if call.choices is not None:
-                    return _scored(await self._fast.complete_raw(kwargs), call.choices, self.base_url)
-                return await self._fast.complete(kwargs)
+                    return _scored(await fast.complete_raw(kwargs), call.choices, url)
+                return await fast.complete(kwargs)
             except ChatHTTPError as exc:
-                raise self._status_error(exc.status, exc.message, fmt) from None
+                raise self._status_error(exc.status, exc.message, fmt, url) from None
         import openai
 
-        client = self._client_for_loop()
+        client = self._client_for_loop(url)
         try:
             resp = await client.chat.completions.create(**kwargs)
         except openai.APITimeoutError as exc:
             raise TransientLLMError(f"timed out: {exc}", kind="timeout") from None
         except openai.APIConnectionError as exc:
-            raise TransientLLMError(f"connection to {self.base_url} failed: {exc}") from None
+            raise TransientLLMError(f"connection to {url} failed: {exc}") from None
         except openai.APIStatusError as exc:
-            raise self._status_error(exc.status_code, str(exc), fmt) from None
+            raise self._status_error(exc.status_code, str(exc), fmt, url) from None
         if call.choices is not None:
-            return _scored(resp.model_dump(), call.choices, self.base_url)
+            return _scored(resp.model_dump(), call.choices, url)
         text = resp.choices[0].message.content or ""
         u = resp.usage
         return Completion(text, int(u.prompt_tokens) if u else 0, int(u.completion_tokens) if u else 0)
 
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            if self._client is not None:
-                self.on_own_loop(self._client.close)
-            if self._fast is not None:
-                self.on_own_loop(self._fast.close)
+            for client in [self._client, *self._clients.values()]:
+                if client is not None:
+                    self.on_own_loop(client.close)
+            for fast in [self._fast, *self._fasts.values()]:
+                if fast is not None:
+                    self.on_own_loop(fast.close)
         super().close()
 
 

@@ -50,6 +50,8 @@ class Usage:
     cost: float = 0.0
     per_agent: dict[str, dict[str, float]] = field(default_factory=dict)
     per_step: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: Per-server counters of a backend with several servers (see :mod:`simrec.llm.endpoints`).
+    servers: dict[str, dict[str, int]] = field(default_factory=dict)
     _exhausted: str | None = None
 
     def count(self, name: str, n: int = 1) -> None:
@@ -94,14 +96,17 @@ class Usage:
         return self._exhausted
 
     def summary(self) -> dict[str, Any]:
-        """Totals for the manifest."""
-        return {
+        """Totals for the manifest (with ``servers``, each server's counts, when there are several)."""
+        out = {
             **self.counters,
             "replayed_tokens": self.replayed_tokens,
             "cost": round(self.cost, 6),
             "fallback_reasons": dict(self.fallback_reasons),
             "budget_exhausted": self._exhausted,
         }
+        if self.servers:
+            out["servers"] = {url: dict(row) for url, row in self.servers.items()}
+        return out
 
     def step_row(self, step: int) -> dict[str, float]:
         """This step's calls and tokens (zeros if none)."""

@@ -30,7 +30,7 @@ import pandas as pd
 
 from simrec.core.arrays import isin_sorted, unique_sorted
 from simrec.core.errors import DataError
-from simrec.io.events import EVENTS_DIRNAME
+from simrec.io.events import EVENTS_DIRNAME, require_every_event
 from simrec.metrics.ranking import list_metrics
 
 
@@ -65,6 +65,7 @@ def read_episode(run_dir: Path, k: int = 10) -> Episode:
     folder = Path(run_dir) / EVENTS_DIRNAME
     if not folder.is_dir():
         raise DataError(f"No event table under {folder}; is {run_dir} a simrec run folder?")
+    require_every_event(run_dir, "Pooled metrics")
     cols = ["step", "session", "page", "position", "user", "item", "event", "via"]
     ev = pd.read_parquet(folder, columns=cols)
     event = ev["event"].astype(str).to_numpy()

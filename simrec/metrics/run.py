@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simrec.core.errors import DataError
-from simrec.io.events import EVENT_CODE, EVENTS_DIRNAME, list_parts
+from simrec.io.events import EVENT_CODE, EVENTS_DIRNAME, list_parts, require_every_event
 from simrec.metrics import beyond
 from simrec.metrics.accuracy import heldout_precision_recall
 
@@ -49,6 +49,7 @@ def _event_codes(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _parts(run_dir: Path) -> list[Path]:
+    require_every_event(run_dir, "Run metrics")
     folder = Path(run_dir) / EVENTS_DIRNAME
     parts = list_parts(folder) if folder.is_dir() else []
     if not parts:

@@ -16,7 +16,13 @@ from simrec.social.builders import BuildContext, build_graph
 from simrec.social.graph import SocialGraph
 from simrec.world.catalog import Catalog
 from simrec.world.population import TRAITS, Population, build_population
-from simrec.world.taste import TasteModel, fit_ease_interest, fit_taste, taste_from_latent
+from simrec.world.taste import (
+    RatingModel,
+    TasteModel,
+    fit_ease_interest,
+    fit_taste,
+    taste_from_latent,
+)
 
 if TYPE_CHECKING:
     from simrec.world.calibration import Calibration
@@ -81,6 +87,27 @@ def _trait_priors(dataset: Dataset) -> dict[str, np.ndarray] | None:
     return {t: prior[:, i, :] for i, t in enumerate(TRAITS)}
 
 
+# Training rows the (row-wise) rating model scores at once: bounds the [rows, factors] gathers.
+_SCORE_BLOCK = 1 << 16
+
+
+def _train_scores(taste: TasteModel, train: Interactions) -> np.ndarray:
+    """The rating model's score of every training interaction (``float32``).
+
+    The biased-MF model scores row by row, so it is called on blocks of rows (the
+    same result, without gathering ``[n_train, factors]`` arrays); other models
+    score the whole table at once.
+    """
+    n = len(train)
+    if not isinstance(taste.rating, RatingModel) or n <= _SCORE_BLOCK:
+        return taste.rating.predict(train.user, train.item)
+    out = np.empty(n, np.float32)
+    for s in range(0, n, _SCORE_BLOCK):
+        rows = slice(s, s + _SCORE_BLOCK)
+        out[rows] = taste.rating.predict(train.user[rows], train.item[rows])
+    return out
+
+
 def build_world(cfg: ScenarioConfig, seed: int | None = None) -> World:
     """Build the world of a scenario: data in, data out.
 
@@ -131,14 +158,17 @@ def assemble_world(
         taste = fit_taste(train, dataset, taste_cfg, child_rng(seed, "world", "taste"))
     if taste_cfg.ease_reg is not None:
         taste = replace(taste, ease=fit_ease_interest(train, dataset, taste_cfg.ease_reg))
-    score = taste.rating.predict(train.user, train.item)
+    score = _train_scores(taste, train)
     population = build_population(
         dataset, train, score, cfg.agents.traits, child_rng(seed, "world", "traits"), _trait_priors(dataset)
     )
     catalog = Catalog.from_dataset(dataset, train)
     if cfg.agents.item_names == "neutral":
         catalog = catalog.neutral()
-    if social:
+    if social and cfg.environment.social.builder == "none":
+        # What the "none" builder yields, without a networkx graph of n_users nodes.
+        graph = SocialGraph.empty(dataset.n_users, directed=cfg.environment.social.directed)
+    elif social:
         graph = build_graph(
             cfg.environment.social, dataset.n_users, child_rng(seed, "world", "social"),
             BuildContext(user_ids=population.user_ids, taste=taste.user_factors),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from simrec.config.schema import TraitsConfig
 from simrec.data.scale import WHOLE_STARS, RatingScale, spread_prior
@@ -80,12 +81,39 @@ def _rank01(x: np.ndarray) -> np.ndarray:
     return ((s - 0.5) / len(x)).astype(np.float64)
 
 
-def _per_user_mean(values: np.ndarray, users: np.ndarray, n: int, default: float) -> np.ndarray:
-    tot = np.bincount(users, weights=values, minlength=n)
-    cnt = np.bincount(users, minlength=n)
-    out = np.full(n, default, dtype=np.float64)
+# Users whose training rows are summarised at once when the rows are sorted by user.
+_USER_BLOCK = 1 << 16
+
+
+def _ratio(tot: np.ndarray, cnt: np.ndarray, default: float) -> np.ndarray:
+    """``tot / cnt`` per user, ``default`` where ``cnt`` is 0."""
+    out = np.full(len(tot), default, dtype=np.float64)
     np.divide(tot, cnt, out=out, where=cnt > 0)
     return out
+
+
+def _user_blocks(
+    u: np.ndarray, n: int
+) -> tuple[list[tuple[int, int, slice]], np.ndarray | None, np.ndarray]:
+    """Ranges of users ``[a, b)`` with the slice of training rows that are theirs.
+
+    With rows sorted by user, ranges of :data:`_USER_BLOCK` users each own a contiguous
+    slice, so per-user sums over a block equal those over the whole table (each user's
+    rows are added in the same order). Otherwise one block holds everything.
+
+    Returns:
+        The blocks, the CSR row pointer of the rows (``None`` when unsorted), and the
+        number of rows of each of the ``n`` users.
+    """
+    if not (len(u) and bool((u[1:] >= u[:-1]).all())):
+        return [(0, n, slice(None))], None, np.bincount(u, minlength=n)
+    indptr = np.searchsorted(u, np.arange(n + 1), side="left").astype(np.int64)
+    n_train = np.diff(indptr)
+    blocks = []
+    for a in range(0, n, _USER_BLOCK):
+        b = min(a + _USER_BLOCK, n)
+        blocks.append((a, b, slice(int(indptr[a]), int(indptr[b]))))
+    return blocks, indptr, n_train
 
 
 def build_population(
@@ -109,34 +137,81 @@ def build_population(
     """
     n, n_items = dataset.n_users, dataset.n_items
     u = train.user
-    n_train = np.bincount(u, minlength=n)
+    blocks, indptr, n_train = _user_blocks(u, n)
 
-    # Genres: centred log-lift of each genre in the user's history over its catalog share.
     g = dataset.genres.astype(np.float32)
     n_genres = g.shape[1]
-    if n_genres:
-        counts = np.asarray(train.matrix(n, n_items) @ g, dtype=np.float64)
-        base = (g.sum(axis=0) + 1.0) / (g.sum() + n_genres)
-        share = (counts + 2.0 * base) / (counts.sum(axis=1, keepdims=True) + 2.0)
-        lift = np.log(share / base)
-        affinity = (lift - lift.mean(axis=1, keepdims=True)).astype(np.float32)
-    else:
-        affinity = np.zeros((n, 0), dtype=np.float32)
-
-    # Data-derived trait values in (0, 1).
+    history = train.matrix(n, n_items) if n_genres and indptr is None else None
+    base = (g.sum(axis=0) + 1.0) / (g.sum() + n_genres)
     pop = np.bincount(train.item, minlength=n_items).astype(np.float64)
     pop_pct = _rank01(pop)
+    scale = dataset.scale
+    n_levels = scale.n_levels
+    rated = ~np.isnan(train.rating)
+    all_rated = bool(rated.all())
+    any_rated = all_rated or bool(rated.any())
+    if any_rated:
+        global_mean = float((train.rating if all_rated else train.rating[rated]).mean())
+    score_default = float(score.mean()) if len(score) else 3.5
+
+    affinity = np.zeros((n, n_genres), dtype=np.float32)
+    ent = np.empty(n)
+    pop_tot = np.empty(n)
+    level_cnt = np.zeros((n, n_levels), np.int64)
+    rating_tot = np.zeros(n)
+    n_rated = np.zeros(n, np.int64)
+    score_mean = np.empty(n)
+    sq = np.empty(n)
+    # One pass over blocks of users (a single block unless rows are sorted by user).
+    for a, b, rows in blocks:
+        m, cnt = b - a, n_train[a:b]
+        uu = u[rows] - a if a else u[rows]
+        items = train.item[rows]
+        # Genres: centred log-lift of each genre in the user's history over its catalog share.
+        if n_genres:
+            if history is None:
+                ones = np.ones(len(items), np.float32)  # 0/1 products: integer, exact counts
+                hist = sp.csr_matrix(
+                    (ones, items, indptr[a : b + 1] - indptr[a]), shape=(m, n_items)
+                )
+            else:
+                hist = history
+            counts = np.asarray(hist @ g, dtype=np.float64)
+            total = counts.sum(axis=1, keepdims=True)
+            share = (counts + 2.0 * base) / (total + 2.0)
+            lift = np.log(share / base)
+            affinity[a:b] = lift - lift.mean(axis=1, keepdims=True)
+            p = counts / np.maximum(total, 1e-9)
+            ent[a:b] = -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(axis=1)
+        pop_tot[a:b] = np.bincount(uu, weights=np.take(pop_pct, items), minlength=m)
+        # Rating habits: (user, level) counts and rating sums of the rated rows.
+        if any_rated:
+            ratings = train.rating[rows]
+            ru = uu
+            if not all_rated:
+                keep = rated[rows]
+                ratings, ru = ratings[keep], uu[keep]
+            cell = scale.snap_index(ratings)  # the loader checked that ratings are levels
+            cell += ru.astype(np.int64) * n_levels
+            level_cnt[a:b] = np.bincount(cell, minlength=m * n_levels).reshape(m, n_levels)
+            rating_tot[a:b] = np.bincount(ru, weights=ratings, minlength=m)
+            n_rated[a:b] = cnt if all_rated else np.bincount(ru, minlength=m)
+        # Score moments (bincount takes weights as float64, as a float64 copy would give them).
+        s_b = score[rows]
+        mean_b = _ratio(np.bincount(uu, weights=s_b, minlength=m), cnt, score_default)
+        score_mean[a:b] = mean_b
+        dev = s_b.astype(np.float64)
+        dev -= mean_b[uu]
+        dev *= dev
+        sq[a:b] = _ratio(np.bincount(uu, weights=dev, minlength=m), cnt, 0.0)
+
+    # Data-derived trait values in (0, 1).
     data_traits = {
         "activity": _rank01(np.log1p(n_train)),
-        "conformity": _rank01(_per_user_mean(pop_pct[train.item], u, n, 0.5)),
+        "conformity": _rank01(_ratio(pop_tot, n_train, 0.5)),
         "patience": _rank01(np.log1p(n_train) + rng.normal(size=n) * 0.5),
+        "diversity": _rank01(ent) if n_genres else np.full(n, 0.5),
     }
-    if n_genres:
-        p = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
-        ent = -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(axis=1)
-        data_traits["diversity"] = _rank01(ent)
-    else:
-        data_traits["diversity"] = np.full(n, 0.5)
 
     w = cfg.from_data
     traits: dict[str, np.ndarray] = {}
@@ -148,27 +223,19 @@ def build_population(
     traits["activity"] = (lo + (hi - lo) * traits["activity"]).astype(np.float32)
 
     # Rating habits over the scale's levels, smoothed towards the global distribution.
-    scale = dataset.scale
-    n_levels = scale.n_levels
-    rated = ~np.isnan(train.rating)
-    if rated.any():
-        bins = scale.snap_index(train.rating[rated])  # the loader checked that ratings are levels
-        ru = u[rated]
-        global_p = np.bincount(bins, minlength=n_levels) / len(bins)
-        cnt = np.bincount(ru.astype(np.int64) * n_levels + bins, minlength=n * n_levels)
-        cnt = cnt.reshape(n, n_levels).astype(np.float64)
-        global_mean = float(train.rating[rated].mean())
-        rating_mean = _per_user_mean(train.rating[rated].astype(np.float64), ru, n, global_mean)
+    if any_rated:
+        global_p = level_cnt.sum(axis=0) / int(n_rated.sum())
+        cnt = level_cnt.astype(np.float64)
+        rating_mean = _ratio(rating_tot, n_rated, global_mean)
     else:
         global_p = spread_prior(scale, PRIOR_STARS)
         cnt = np.zeros((n, n_levels))
         rating_mean = np.full(n, 3.5 if scale == WHOLE_STARS else float(scale.levels @ global_p))
+    del level_cnt
     probs = (cnt + 3.0 * global_p) / (cnt.sum(axis=1, keepdims=True) + 3.0)
     cdf = np.cumsum(probs, axis=1)
     cdf[:, -1] = 1.0
 
-    score_mean = _per_user_mean(score.astype(np.float64), u, n, float(score.mean()) if len(score) else 3.5)
-    sq = _per_user_mean((score.astype(np.float64) - score_mean[u]) ** 2, u, n, 0.0)
     score_std = np.sqrt(np.maximum(sq, 0.0))
     # Users with few interactions get a floor so a single item cannot fix their scale.
     global_std = float(np.std(score)) if len(score) else 0.5

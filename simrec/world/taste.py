@@ -119,7 +119,8 @@ class TasteModel:
 def _make(user_f: np.ndarray, item_f: np.ndarray, rating: RatingModel | StackedRatingModel,
           oof: tuple[np.ndarray, np.ndarray] | None = None) -> TasteModel:
     mean, std = TasteModel.catalog_moments(user_f, item_f)
-    return TasteModel(user_f.astype(np.float32), item_f.astype(np.float32), mean, std, rating, oof)
+    f32 = np.float32
+    return TasteModel(user_f.astype(f32, copy=False), item_f.astype(f32, copy=False), mean, std, rating, oof)
 
 
 def taste_from_latent(dataset: Dataset, users: np.ndarray | None = None) -> TasteModel:

@@ -172,3 +172,124 @@ def test_cuts_mode_cuts_the_predicted_rating(world_and_cfg) -> None:
     np.testing.assert_array_equal(stars[:, :3], expected[:, :3])
     assert (stars[:, 3] == 0).all()
     assert len(np.unique(stars[:, :3])) > 1
+
+
+# -- per-user random streams -----------------------------------------------------------
+
+
+def _streams_batch(world, step: int = 2, page: int = 1, k: int = 6) -> PageBatch:
+    rng = np.random.default_rng(11)
+    n = world.population.n_users
+    users = rng.permutation(n)
+    items = np.stack([rng.choice(world.catalog.n_items, k, replace=False) for _ in range(n)])
+    social = rng.random((n, k)).astype(np.float32) * (rng.random((n, k)) < 0.3)
+    return PageBatch(step, page, users, items, rng.normal(0, 0.3, n).astype(np.float32),
+                     rng.random(n).astype(np.float32), social=social)  # fmt: skip
+
+
+def _rows(batch: PageBatch, rows: np.ndarray) -> PageBatch:
+    return dataclasses.replace(batch, users=batch.users[rows], items=batch.items[rows],
+                               satisfaction=batch.satisfaction[rows], fatigue=batch.fatigue[rows],
+                               social=batch.social[rows])  # fmt: skip
+
+
+FIELDS = ("clicks", "ratings", "exits", "satisfaction", "fatigue")
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"picks": "page", "rate_probability": 0.6, "beta_social": 1.0},
+    {"rating_mode": "cuts", "rate_probability": 0.8, "rating_noise": 0.7},
+])  # fmt: skip
+def test_with_streams_a_batch_decides_as_any_split_of_its_rows(world_and_cfg, params) -> None:
+    from simrec.core.streams import UserStreams
+
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg, **params)
+    policy.streams = UserStreams(77)
+    batch = _streams_batch(world)
+    whole = policy.decide(batch).validate(batch)
+    assert 0 < whole.clicks.mean() < 1 and 0 < whole.exits.mean() < 1
+    n = len(batch)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        order = rng.permutation(n)
+        cuts = np.sort(rng.choice(np.arange(1, n), rng.integers(1, 6), replace=False))
+        parts = [policy.decide(_rows(batch, rows)) for rows in np.split(order, cuts)]
+        for name in FIELDS:
+            joined = np.concatenate([getattr(d, name) for d in parts])
+            np.testing.assert_array_equal(joined, getattr(whole, name)[order], err_msg=name)
+
+
+def test_without_streams_a_split_batch_draws_differently(world_and_cfg) -> None:
+    world, cfg = world_and_cfg
+    batch = _streams_batch(world)
+    whole = make_policy(world, cfg, seed=8).decide(batch)
+    policy = make_policy(world, cfg, seed=8)
+    n = len(batch)
+    halves = [policy.decide(_rows(batch, rows)).clicks for rows in (np.arange(n // 2, n), np.arange(n // 2))]
+    assert not np.array_equal(np.concatenate(halves[::-1]), whole.clicks)
+
+
+def test_streams_leave_the_generator_alone_and_follow_the_key(world_and_cfg) -> None:
+    from simrec.core.streams import UserStreams
+
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg, seed=4, rate_probability=0.7)
+    policy.streams = UserStreams(3)
+    before = policy.rng.bit_generator.state
+    batch = _streams_batch(world)
+    a = policy.decide(batch)
+    assert policy.rng.bit_generator.state == before
+    np.testing.assert_array_equal(policy.decide(batch).clicks, a.clicks)
+    for other in (dataclasses.replace(batch, step=3), dataclasses.replace(batch, page=2)):
+        assert not np.array_equal(policy.decide(other).clicks, a.clicks)
+    policy.streams = UserStreams(4)
+    assert not np.array_equal(policy.decide(batch).clicks, a.clicks)
+
+
+def test_streams_and_the_generator_agree_in_distribution(world_and_cfg) -> None:
+    from simrec.core.streams import UserStreams
+
+    world, cfg = world_and_cfg
+    keyed = make_policy(world, cfg, rate_probability=0.7)
+    keyed.streams = UserStreams(12)
+    plain = make_policy(world, cfg, rate_probability=0.7)
+    clicks, rated, exits = [], [], []
+    for policy in (keyed, plain):
+        decs = [policy.decide(_streams_batch(world, step=s)) for s in range(30)]
+        clicks.append(np.mean([d.clicks.mean() for d in decs]))
+        rated.append(np.mean([(d.ratings > 0).sum() / max(d.clicks.sum(), 1) for d in decs]))
+        exits.append(np.mean([d.exits.mean() for d in decs]))
+    assert abs(clicks[0] - clicks[1]) < 0.02, clicks
+    assert abs(rated[0] - rated[1]) < 0.03, rated
+    assert abs(exits[0] - exits[1]) < 0.03, exits
+
+
+def test_streams_need_the_key(world_and_cfg) -> None:
+    from simrec.core.streams import UserStreams
+
+    world, cfg = world_and_cfg
+    policy = make_policy(world, cfg)
+    policy.streams = UserStreams(1)
+    batch = _streams_batch(world)
+    util = policy.utilities(batch)
+    with pytest.raises(ValueError, match="keyed per user"):
+        policy.choose(util)
+    with pytest.raises(ValueError, match="keyed per user"):
+        policy.leave(batch.users, batch.satisfaction, batch.fatigue)
+    keyed = policy.choose(util, batch.users, step=batch.step, page=batch.page)
+    np.testing.assert_array_equal(keyed, policy.decide(batch).clicks)
+
+
+def test_build_policy_hands_streams_to_choice_policies_only(world_and_cfg) -> None:
+    from simrec.core.errors import ConfigError
+    from simrec.core.streams import UserStreams
+
+    world, cfg = world_and_cfg
+    streams = UserStreams(5)
+    assert build_policy(cfg.policy, world, child_rng(0, "policy"), streams=streams).streams == streams
+    assert build_policy(cfg.policy, world, child_rng(0, "policy")).streams is None
+    llm_cfg = cfg.policy.model_copy(update={"name": "llm"})
+    with pytest.raises(ConfigError, match="random_streams"):
+        build_policy(llm_cfg, world, child_rng(0, "policy"), streams=streams)

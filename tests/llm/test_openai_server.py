@@ -119,7 +119,7 @@ def test_health_check_passes(server: str) -> None:
     OpenAIBackend(settings(), server, API_KEY).health_check()
 
 
-@pytest.mark.parametrize("transport", ["sdk", "aiohttp"])
+@pytest.mark.parametrize("transport", ["sdk", "aiohttp", "lean"])
 def test_batch_of_structured_requests(server: str, transport: str) -> None:
     be = OpenAIBackend(settings(), server, API_KEY, transport=transport)
     try:
@@ -136,7 +136,7 @@ def test_batch_of_structured_requests(server: str, transport: str) -> None:
     assert (c["calls"], c["retries"], c["errors"], c["fallbacks"]) == (4, 0, 0, 0)
 
 
-@pytest.mark.parametrize("transport", ["sdk", "aiohttp"])
+@pytest.mark.parametrize("transport", ["sdk", "aiohttp", "lean"])
 def test_a_refused_response_format_is_a_clear_error(server: str, transport: str) -> None:
     be = OpenAIBackend(settings(retries=3), server, API_KEY, response_format="json_schema", transport=transport)
     [r] = be.generate([page(0)])
@@ -170,7 +170,7 @@ def ask(film: str) -> LLMRequest:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("transport", ["sdk", "aiohttp"])
+@pytest.mark.parametrize("transport", ["sdk", "aiohttp", "lean"])
 def test_scoring_calls_read_the_first_tokens_log_probabilities(server: str, transport: str) -> None:
     import math
 
@@ -185,7 +185,7 @@ def test_scoring_calls_read_the_first_tokens_log_probabilities(server: str, tran
     assert len({round(r.scores[0], 3) for r in replies}) > 1
 
 
-def _served_scenario(tmp_path, server: str, **over):  # noqa: ANN001, ANN202
+def _served_scenario(tmp_path, server: str, **over):
     from tests.helpers import small_scenario
 
     return small_scenario(tmp_path, **{
@@ -194,7 +194,7 @@ def _served_scenario(tmp_path, server: str, **over):  # noqa: ANN001, ANN202
     })  # fmt: skip
 
 
-def test_a_hybrid_run_end_to_end_through_the_server(tmp_path, server: str) -> None:  # noqa: ANN001
+def test_a_hybrid_run_end_to_end_through_the_server(tmp_path, server: str) -> None:
     from simrec.env.runner import run_scenario
     from simrec.io.events import read_events
     from simrec.io.texts import read_texts
@@ -213,7 +213,7 @@ def test_a_hybrid_run_end_to_end_through_the_server(tmp_path, server: str) -> No
     assert len(read_texts(result.run_dir)) + result.metrics["texts_dropped"].sum() > 0
 
 
-def test_fidelity_in_llm_mode_through_the_server(tmp_path, server: str) -> None:  # noqa: ANN001
+def test_fidelity_in_llm_mode_through_the_server(tmp_path, server: str) -> None:
     from simrec.fidelity.scorecard import run_fidelity
 
     cfg = _served_scenario(tmp_path, server)

@@ -88,3 +88,27 @@ def test_quickstart_world_uses_archetypes_and_graph() -> None:
     # watts_strogatz k=6: 3,000 edges
     assert w.graph.n_edges == 1000 * 6 // 2
     assert "archetype" not in w.population.public_frame().columns
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_no_social_builder_gives_the_builders_empty_graph(tmp_path: Path, directed: bool) -> None:
+    from simrec.core.rng import child_rng
+    from simrec.social.builders import build_graph
+
+    cfg = small_scenario(tmp_path, **{"environment.social.builder": "none", "environment.social.directed": directed})
+    w = build_world(cfg)
+    ref = build_graph(cfg.environment.social, w.population.n_users, child_rng(cfg.seed, "world", "social"))
+    assert w.graph.n_edges == 0 and w.graph.directed is directed
+    for name in ("n_users", "directed", "src", "dst", "trust", "strikes"):
+        a, b = getattr(w.graph, name), getattr(ref, name)
+        assert np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype, name
+
+
+def test_train_scores_in_blocks_equal_one_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simrec.world import build
+
+    w = build_world(small_scenario(tmp_path))
+    monkeypatch.setattr(build, "_SCORE_BLOCK", 13)
+    blocked = build._train_scores(w.taste, w.train)
+    assert blocked.dtype == np.float32
+    assert np.array_equal(blocked, w.taste.rating.predict(w.train.user, w.train.item))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from simrec.agents.items import ItemFeedback, ItemProfiles
     from simrec.agents.mind import Mind
     from simrec.config.schema import PolicyConfig
+    from simrec.core.streams import UserStreams
     from simrec.io.texts import TextRow
     from simrec.llm.base import LLMBackend
     from simrec.world.build import World
@@ -72,6 +73,15 @@ class PageBatch:
     def __len__(self) -> int:
         return len(self.users)
 
+    def rows(self, start: int, stop: int) -> PageBatch:
+        """Rows ``start:stop`` of the batch (views; ``popularity`` is per item and stays whole)."""
+        cut = slice(start, stop)
+        return PageBatch(
+            self.step, self.page, self.users[cut], self.items[cut], self.satisfaction[cut], self.fatigue[cut],
+            None if self.social is None else self.social[cut], None if self.via is None else self.via[cut],
+            None if self.sessions is None else self.sessions[cut], self.popularity,
+        )  # fmt: skip
+
 
 @dataclass
 class Decisions:
@@ -99,6 +109,27 @@ class Decisions:
     source: np.ndarray | None = None
     shares: np.ndarray | None = None
     share_decided: np.ndarray | None = None
+
+    @classmethod
+    def concat(cls, parts: list[Decisions]) -> Decisions:
+        """The decisions of consecutive row blocks of one batch, stacked in order."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def stack(name: str) -> np.ndarray | None:
+            values = [getattr(p, name) for p in parts]
+            if all(v is None for v in values):
+                return None
+            if name == "source":
+                values = [p.sources() for p in parts]
+            elif name == "share_decided":
+                values = [np.zeros(len(p.exits), bool) if v is None else v for p, v in zip(parts, values, strict=True)]
+            elif name == "shares":
+                values = [np.zeros(p.clicks.shape, bool) if v is None else v for p, v in zip(parts, values, strict=True)]
+            return np.concatenate(values)
+
+        return cls(*(stack(f) for f in ("clicks", "ratings", "exits", "satisfaction", "fatigue", "source", "shares",
+                                        "share_decided")))  # type: ignore[arg-type]  # fmt: skip
 
     def sources(self) -> np.ndarray:
         """Per-user decision source codes."""
@@ -255,14 +286,29 @@ def build_policy(
     llm: LLMBackend | None = None,
     mind: Mind | None = None,
     items: ItemProfiles | None = None,
+    streams: UserStreams | None = None,
 ) -> BasePolicy:
     """Instantiate the configured policy over ``world`` with its :meth:`BasePolicy.from_world`.
 
     Policies that set ``uses_llm = True`` receive the run's LLM backend, and those
     that set ``uses_mind = True`` also get ``mind`` and ``items`` (personas and
-    memory, item profiles).
+    memory, item profiles). ``streams`` (per-user random streams; ``None``: the policy
+    draws from ``rng``) is given to a policy that declares ``takes_streams = True`` (the choice
+    policy: ``ChoicePolicy.streams``).
+
+    Raises:
+        ConfigError: if ``streams`` is given for a policy that is not a choice policy.
     """
     cls = policy_class(cfg.name)
+    if streams is not None and not getattr(cls, "takes_streams", False):
+        raise ConfigError(
+            f"per-user random streams (run.random_streams: per_user) work with the choice policy "
+            f"only, not policy '{cfg.name}': set run.random_streams: batch"
+        )
     if cls.uses_mind:
-        return cls.from_world(cfg, world, rng, llm, mind, items)
-    return cls.from_world(cfg, world, rng, llm)
+        policy = cls.from_world(cfg, world, rng, llm, mind, items)
+    else:
+        policy = cls.from_world(cfg, world, rng, llm)
+    if streams is not None:
+        policy.streams = streams  # type: ignore[attr-defined]  # a policy that takes them, checked above
+    return policy

@@ -46,6 +46,12 @@ Leaving: after each page the mood is an exponential moving average of how the
 watched items compared with the user's usual rating (a page with nothing worth
 watching counts as a disappointment); the chance to leave rises with a bad mood
 and fatigue and falls with patience.
+
+Randomness: by default every draw comes from the policy's generator, in batch order.
+With :attr:`ChoicePolicy.streams` set (a :class:`~simrec.core.streams.UserStreams`) each
+draw is keyed by (user, step, page, slot) instead, so a user's decision does not depend
+on the other users of the batch: deciding a batch equals deciding any split of its rows,
+which is what sharding users over workers needs.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from scipy.special import expit, ndtr
 from simrec.agents.policies.base import BasePolicy, Decisions, PageBatch
 from simrec.config.schema import ChoiceParams, PolicyConfig
 from simrec.core.errors import ConfigError
+from simrec.core.streams import UserStreams
 from simrec.data.scale import RatingScale
 from simrec.world.catalog import Catalog
 from simrec.world.population import Population
@@ -96,9 +103,20 @@ class ChoicePolicy(BasePolicy):
         population: User traits and rating habits.
         taste: The hidden taste model.
         rng: The policy's seeded generator.
+        streams: Per-user random streams; ``None`` (default): draw from ``rng`` in batch order.
+
+    Attributes:
+        streams: Settable after construction. When set, :meth:`choose`, :meth:`rate` and
+            :meth:`leave` need the ``step`` and ``page`` of the draws (:meth:`decide` passes
+            the batch's) and ``rng`` is never drawn from.
     """
 
     name = "choice"
+    #: The session engine decides a page of more rows than this in blocks (bounded scratch memory;
+    #: with ``run.random_streams: per_user`` the blocks draw exactly what one call would).
+    decide_chunk = 131_072
+    #: ``build_policy`` may hand it per-user random streams (``run.random_streams: per_user``).
+    takes_streams = True
 
     def __init__(
         self,
@@ -107,12 +125,14 @@ class ChoicePolicy(BasePolicy):
         population: Population,
         taste: TasteModel,
         rng: np.random.Generator,
+        streams: UserStreams | None = None,
     ) -> None:
         self.params = params
         self.catalog = catalog
         self.population = population
         self.taste = taste
         self.rng = rng
+        self.streams = streams
         self.social = None
         if params.beta_ease and taste.ease is None:
             raise ConfigError("policy.choice.beta_ease weighs the EASE interest term: set agents.taste.ease_reg too")
@@ -204,13 +224,34 @@ class ChoicePolicy(BasePolicy):
             c -= np.log(share) - np.log1p(-share)
         return c
 
-    def choose(self, utilities: np.ndarray) -> np.ndarray:
+    def _keyed(
+        self, users: np.ndarray | None, step: int | None, page: int | None
+    ) -> tuple[UserStreams, np.ndarray, int, int]:
+        """The streams and the key of a draw, checked to be complete."""
+        if self.streams is None or users is None or step is None or page is None:
+            raise ValueError(
+                "ChoicePolicy.streams is set, so draws are keyed per user: pass users, step= and page= "
+                "(PageBatch.users, .step, .page), or call decide(batch)"
+            )
+        return self.streams, users, step, page
+
+    def choose(
+        self, utilities: np.ndarray, users: np.ndarray | None = None, *, step: int | None = None,
+        page: int | None = None,
+    ) -> np.ndarray:
         """Watched items: multinomial logit without replacement against the outside option.
 
         ``choice_noise`` scales the Gumbel noise (0: watch exactly the items above the outside option).
+        ``users``, ``step`` and ``page`` key the noise when :attr:`streams` is set (slots
+        ``0..k-1`` the items, slot ``k`` the outside option); otherwise they are unused.
         """
         n, k = utilities.shape
-        noise = self.rng.gumbel(size=(n, k + 1)).astype(np.float32) * np.float32(self.params.choice_noise)
+        if self.streams is None:
+            gumbel = self.rng.gumbel(size=(n, k + 1))
+        else:
+            streams, users, step, page = self._keyed(users, step, page)
+            gumbel = streams.gumbel(users, step, page, "choose", k + 1)
+        noise = gumbel.astype(np.float32) * np.float32(self.params.choice_noise)
         outside = self.outside(utilities).astype(np.float32) + noise[:, k]
         return utilities + noise[:, :k] > outside[:, None]
 
@@ -228,25 +269,42 @@ class ChoicePolicy(BasePolicy):
         """
         return expit(utilities - self.outside(utilities)[:, None])
 
-    def rate(self, users: np.ndarray, items: np.ndarray, watched: np.ndarray) -> np.ndarray:
+    def rate(
+        self, users: np.ndarray, items: np.ndarray, watched: np.ndarray, *, step: int | None = None,
+        page: int | None = None,
+    ) -> np.ndarray:
         """Stars on the data set's rating scale for watched items (0 elsewhere).
 
         The stars are levels of ``population.scale`` (1..5 for whole stars, 0.5..5
         for half stars), in its dtype (``int8`` for whole stars). ``habit`` mode
         calibrates to each user's history; ``cuts`` mode cuts the predicted rating
         (plus ``rating_noise`` stars of noise) at ``star_cuts`` (one fewer than the levels).
+        With :attr:`streams` set, the draws of a slot are keyed by (user, ``step``, ``page``,
+        the slot's column in ``items``).
         """
         p, pop = self.params, self.population
         scale = pop.scale
         n, k = items.shape
-        rated = watched & (self.rng.random((n, k)) < p.rate_probability) if p.rate_probability < 1 else watched
+        streams = None
+        if self.streams is not None:
+            streams, users, step, page = self._keyed(users, step, page)
+        if p.rate_probability >= 1:
+            rated = watched
+        elif streams is None:
+            rated = watched & (self.rng.random((n, k)) < p.rate_probability)
+        else:
+            rated = watched & (streams.uniform(users, step, page, "rate", k) < p.rate_probability)
         stars = np.zeros((n, k), scale.dtype)
         rows, cols = np.nonzero(rated)
         if len(rows) == 0:
             return stars
         u = users[rows]
         score = self.taste.rating.predict(u, items[rows, cols])
-        noise = self.rng.standard_normal(len(rows)).astype(np.float32) * p.rating_noise
+        if streams is None:
+            normal = self.rng.standard_normal(len(rows))
+        else:
+            normal = streams.normal(u, step, page, "rating_noise", slots=cols)
+        noise = normal.astype(np.float32) * p.rating_noise
         if p.rating_mode == "cuts":
             cuts = np.asarray(star_cuts_for(p, scale), np.float32)
             level = (score[:, None] + noise[:, None] > cuts).sum(axis=1)
@@ -269,8 +327,12 @@ class ChoicePolicy(BasePolicy):
         fat = batch.fatigue + p.fatigue_per_page + p.fatigue_per_watch * watched.sum(axis=1)
         return sat.astype(np.float32), fat.astype(np.float32)
 
-    def leave(self, users: np.ndarray, satisfaction: np.ndarray, fatigue: np.ndarray) -> np.ndarray:
-        """Whether each user leaves after the page (exit hazard)."""
+    def leave(
+        self, users: np.ndarray, satisfaction: np.ndarray, fatigue: np.ndarray, *, step: int | None = None,
+        page: int | None = None,
+    ) -> np.ndarray:
+        """Whether each user leaves after the page (exit hazard; ``step`` and ``page`` key the
+        coin when :attr:`streams` is set)."""
         p = self.params
         patience = self.population.patience[users]
         logit = (
@@ -279,14 +341,24 @@ class ChoicePolicy(BasePolicy):
             + p.exit_fatigue * fatigue
             - p.exit_patience * (2.0 * patience - 1.0)
         )
-        return self.rng.random(len(users)) < expit(logit)
+        if self.streams is None:
+            coin = self.rng.random(len(users))
+        else:
+            streams, users, step, page = self._keyed(users, step, page)
+            coin = streams.uniform(users, step, page, "leave")
+        return coin < expit(logit)
 
     def decide(self, batch: PageBatch) -> Decisions:
-        """Decide a page for every user in ``batch``."""
-        watched = self.choose(self.utilities(batch))
-        ratings = self.rate(batch.users, batch.items, watched)
+        """Decide a page for every user in ``batch``.
+
+        With :attr:`streams` set, a row's decision depends on that row alone: deciding the
+        batch equals deciding any split of its rows, concatenated.
+        """
+        step, page = batch.step, batch.page
+        watched = self.choose(self.utilities(batch), batch.users, step=step, page=page)
+        ratings = self.rate(batch.users, batch.items, watched, step=step, page=page)
         sat, fat = self.feel(batch, watched, ratings)
-        exits = self.leave(batch.users, sat, fat)
+        exits = self.leave(batch.users, sat, fat, step=step, page=page)
         return Decisions(watched, ratings, exits, sat, fat)
 
 
