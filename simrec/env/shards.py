@@ -27,7 +27,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,11 +55,6 @@ from simrec.env.session import SessionEngine
 from simrec.io.events import EVENT_TYPES, EventSink
 from simrec.recommenders.base import Recommender
 from simrec.world.build import World
-
-if TYPE_CHECKING:
-    from simrec.agents.items import ItemProfiles
-    from simrec.agents.mind import Mind
-    from simrec.llm.base import BaseBackend
 
 __all__ = ["DEFAULT_POOL", "ShardPool", "ShardResult", "ShardWorker", "ShardedModel", "canonical_events", "shard_bounds", "sharding_problems"]
 
@@ -304,9 +299,6 @@ class ShardedModel(SimModel):
         state_dir: Path | None = None,
         run_dir: Path | None = None,
         pool: str | None = None,
-        llm: BaseBackend | None = None,
-        mind: Mind | None = None,
-        items: ItemProfiles | None = None,
     ) -> None:
         problems = sharding_problems(cfg)
         if problems or not cfg.run.shards:
