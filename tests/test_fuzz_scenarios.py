@@ -27,8 +27,11 @@ cli = CliRunner()
 def base_scenarios(tmp: Path) -> dict[str, dict[str, Any]]:
     """Scenarios to mutate, as the dictionaries a YAML file holds (fast synthetic worlds)."""
     out = {}
+    attacked = {"robustness.shilling.fake_users": 10, "robustness.noise.clickbait.items": 5,
+                "robustness.noise.accidental.rate": 0.1, "robustness.defence.filter": "rdma", "robustness.probe": True,
+                "recommender.name": "item_knn", "recommender.retrain_every": 1}  # fmt: skip
     for name, over in (("choice", {}), ("social_mf", {**SOCIAL, "recommender.name": "mf",
-                                                      "recommender.params.factors": 4})):  # fmt: skip
+                                                      "recommender.params.factors": 4}), ("attacked", attacked)):  # fmt: skip
         data = small_scenario(tmp, **over, **{"run.steps": 2}).model_dump(mode="json", exclude_defaults=True)
         data.setdefault("run", {})["output_dir"] = "{runs}"
         out[name] = data
@@ -74,7 +77,7 @@ def _check(mutation: Mutation, tmp: Path) -> str:
     return "rejected"
 
 
-@pytest.mark.parametrize("base", ["choice", "social_mf"])
+@pytest.mark.parametrize("base", ["choice", "social_mf", "attacked"])
 def test_fuzzed_scenarios_are_accepted_or_rejected_alike(tmp_path: Path, base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = base_scenarios(tmp_path)[base]
     (tmp_path / "cwd").mkdir()

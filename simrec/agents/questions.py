@@ -12,7 +12,7 @@ import re
 import string
 from collections.abc import Sequence
 
-from simrec.agents.prompts import PromptTemplate, clean_untrusted, quote_untrusted
+from simrec.agents.prompts import STRICT_NOTE, PromptTemplate, clean_untrusted, quote_untrusted
 from simrec.core.errors import ConfigError
 from simrec.llm.sentences import first_sentences
 from simrec.llm.types import LLMRequest, Message
@@ -31,9 +31,11 @@ class ScoredPrompts:
     Args:
         template: A loaded ``scored`` prompt template.
         text_tokens: Token cap of a generated text.
+        strict: The ``strict_quoting`` text defence: genres are quoted too, and
+            :data:`~simrec.agents.prompts.STRICT_NOTE` ends the system message.
     """
 
-    def __init__(self, template: PromptTemplate, text_tokens: int = 40) -> None:
+    def __init__(self, template: PromptTemplate, text_tokens: int = 40, strict: bool = False) -> None:
         missing = set(QUESTIONS) - set(template.snippets)
         if missing:
             raise ConfigError(
@@ -42,13 +44,14 @@ class ScoredPrompts:
             )
         self.template = template
         self.text_tokens = text_tokens
+        self.strict = strict
 
     def system(self, persona: str, memories: Sequence[str] = ()) -> Message:
         """The prefix every question of a page shares."""
         lim = self.template.limit("memory")
         mem = "; ".join(quote_untrusted(m, lim) for m in memories)
         msg, _ = self.template.render(persona=persona, memories=f" Lately: {mem}." if mem else "", question="")
-        return msg
+        return Message(msg.role, f"{msg.content} {STRICT_NOTE}") if self.strict else msg
 
     def question(
         self, kind: str, title: str = "", genres: str = "", stars: int | str = 0, asked: str = "", popularity: str = ""
@@ -60,9 +63,10 @@ class ScoredPrompts:
         """
         t = self.template
         snippet = t.snippets[kind] if popularity else _EMPTY_CLAUSE.sub("", t.snippets[kind])
+        shown = (quote_untrusted if self.strict and genres else clean_untrusted)(genres, t.limit("genres"))
         return string.Template(snippet).safe_substitute(
             title=quote_untrusted(title, t.limit("title")),
-            genres=clean_untrusted(genres, t.limit("genres")) or "a movie",
+            genres=shown or "a movie",
             stars=stars,
             asked=quote_untrusted(asked, t.limit("question")),
             popularity=clean_untrusted(popularity, 24),

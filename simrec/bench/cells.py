@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simrec.bench.spec import BenchSpec
+from simrec.bench.spec import BenchSpec, overrides_for
 
 
 @dataclass(frozen=True)
@@ -40,25 +40,36 @@ class Cell:
     steps: int | None
     overrides: list[str] = field(default_factory=list)
     run_dir: str = "runs"
+    arm: str | None = None
+    arm_overrides: list[str] = field(default_factory=list)
+
+    @property
+    def board(self) -> str:
+        """The leaderboard the cell belongs to: ``<scenario>``, or ``<scenario>/<arm>`` in a bench with arms."""
+        stem = Path(self.scenario).stem
+        return stem if self.arm is None else f"{stem}/{self.arm}"
 
     @property
     def cell_id(self) -> str:
-        """``<scenario>/<recommender>/seed-<n>``: also the run folder's path below the bench folder."""
-        return f"{Path(self.scenario).stem}/{self.recommender}/seed-{self.seed}"
+        """``<scenario>[/<arm>]/<recommender>/seed-<n>``: also the run folder's path below the bench folder."""
+        return f"{self.board}/{self.recommender}/seed-{self.seed}"
 
 
 def cells_of(spec: BenchSpec, bench_dir: Path) -> list[Cell]:
-    """Every cell of ``spec``, scenario-major, then recommender, then seed."""
-    return [
+    """Every cell of ``spec``, scenario-major, then arm, then recommender, then seed."""
+    arms: list[tuple[str | None, list[str]]] = list(spec.arms.items()) or [(None, [])]
+    return [  # fmt: skip
         Cell(str(s), r.key, r.name, dict(r.params), r.retrain_every if r.retrain_every is not None
-             else spec.retrain_every, seed, spec.steps, list(spec.overrides), str(bench_dir / "cells"))  # fmt: skip
+             else spec.retrain_every, seed, spec.steps, list(spec.overrides), str(bench_dir / "cells"),
+             arm, list(arm_overrides))
         for s in spec.scenarios
+        for arm, arm_overrides in arms
         for r in spec.recommenders
         for seed in spec.seeds
     ]
 
 
-def cell_config(cell: Cell):  # noqa: ANN201 - ScenarioConfig, imported lazily for worker start-up
+def cell_config(cell: Cell):
     """The scenario of a cell: its overrides, then recommender, seed, steps and output folder.
 
     The recommender block is replaced whole (a scenario's params for another
@@ -69,7 +80,8 @@ def cell_config(cell: Cell):  # noqa: ANN201 - ScenarioConfig, imported lazily f
     from simrec.config.schema import RecommenderConfig
 
     cell_dir = Path(cell.run_dir) / Path(cell.cell_id).parent
-    overrides = [*cell.overrides, f"seed={cell.seed}", f"run.output_dir={cell_dir}",
+    scoped = overrides_for([*cell.overrides, *cell.arm_overrides], cell.scenario)
+    overrides = [*scoped, f"seed={cell.seed}", f"run.output_dir={cell_dir}",
                  f"run.name=seed-{cell.seed}", "run.export=[]", "run.report=false"]  # fmt: skip
     if cell.steps is not None:
         overrides.append(f"run.steps={cell.steps}")
@@ -95,12 +107,17 @@ def run_cell(cell_dict: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     result = run_scenario(cell_config(cell))
     row: dict[str, Any] = {
-        "scenario": Path(cell.scenario).stem,
+        "scenario": cell.board,
         "recommender": cell.recommender,
         "seed": cell.seed,
         "run_dir": str(result.run_dir),
     }
     row.update(run_metrics(result.run_dir))
+    if cell.arm is not None:
+        row["arm"] = cell.arm
+        from simrec.robustness.metrics import robustness_metrics
+
+        row.update(robustness_metrics(result.run_dir))
     row["wall_s"] = time.perf_counter() - start
     return row
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +45,38 @@ class RecommenderEntry(Strict):
         return self.label or self.name
 
 
+class FamilySpec(Strict):
+    """A robustness family of a bench with arms: arms compared with a baseline arm, seed by seed."""
+
+    baseline: str = Field("clean", description="the arm the others are compared with")
+    arms: list[str] = Field(min_length=1, description="the arms compared with the baseline")
+    groups: list[Literal["target", "clickbait", "text"]] = Field(
+        default_factory=lambda: ["target"], description="item groups whose exposure the family's plots show"
+    )
+
+
+class TextProbeSpec(Strict):
+    """The text-attack family: paired pages, clean and attacked text (:func:`simrec.robustness.text_probe.text_uplift`)."""
+
+    scenario: Path = Field(description="the scenario whose policy decides (llm, hybrid or choice)")
+    overrides: list[str] = Field(default_factory=list, description="--set overrides of that scenario")
+    controls: list[list[str]] = Field(
+        default_factory=lambda: [["policy.name=choice"]],
+        description="further override sets probed the same way (default: choice-mode users, the control)",
+    )
+    attacks: list[Literal["injection", "superlatives", "social_proof", "marker_forgery"]] = Field(
+        default_factory=lambda: ["injection", "superlatives", "social_proof", "marker_forgery"]
+    )
+    defences: list[Literal["none", "strict_quoting", "sanitise", "classifier", "ignore_descriptions"]] = Field(
+        default_factory=lambda: ["none"]
+    )
+    field: Literal["title", "description", "review"] = "title"
+    users: int = Field(20, ge=1)
+    items: int = Field(5, ge=1)
+    page_size: int = Field(3, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+
 class BenchSpec(Strict):
     """A sweep: every recommender on every scenario with every seed, as interactive episodes.
 
@@ -60,6 +93,15 @@ class BenchSpec(Strict):
         None, ge=0, description="refit every N steps for every recommender without its own (default: the scenario's)"
     )
     overrides: list[str] = Field(default_factory=list, description="--set overrides applied to every scenario")
+    arms: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="named --set overrides, each run as its own arm of every scenario (e.g. clean and attacked); "
+        "an arm's leaderboard is '<scenario>/<arm>'",
+    )
+    families: dict[str, FamilySpec] = Field(
+        default_factory=dict, description="robustness families: arms compared with a baseline arm (robustness.md)"
+    )
+    text_probe: TextProbeSpec | None = Field(None, description="the text-attack family, measured on paired pages")
     executor: Literal["local", "ray", "serial"] = "local"
     workers: int | None = Field(None, ge=1, description="parallel cells (default: CPU count)")
     ray_address: str | None = Field(None, description="ray: cluster address (default: start a local instance)")
@@ -75,7 +117,34 @@ class BenchSpec(Strict):
             raise ValueError(f"primary must be one of {', '.join(LEADERBOARD_METRICS)}, got '{self.primary}'")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        for arm in self.arms:
+            if not arm or any(c in arm for c in "/\\:") or arm.startswith("."):
+                raise ValueError(f"arm name {arm!r} must be a plain folder name")
+        for name, family in self.families.items():
+            unknown = [a for a in [family.baseline, *family.arms] if a not in self.arms]
+            if unknown:
+                raise ValueError(f"families.{name} names arms {unknown} that arms does not define ({sorted(self.arms)})")
         return self
+
+
+def overrides_for(overrides: list[str], scenario: Path | str) -> list[str]:
+    """The ``--set`` overrides that apply to ``scenario``: plain ones, and ``NAME:key=value`` ones whose
+    ``NAME`` is its file stem or a pattern matching it (``ml100k_*``; the prefix is taken off), so a
+    bench of several worlds can point some scenarios at their data (``ml100k_*:environment.data.path=...``)."""
+    stem = Path(scenario).stem
+    out = []
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        name, colon, rest = key.partition(":")
+        if not colon:
+            out.append(item)
+        elif fnmatch.fnmatchcase(stem, name):
+            out.append(f"{rest}{eq}{value}")
+    return out
+
+
+def _scoped_names(overrides: list[str]) -> set[str]:
+    return {key.partition(":")[0] for key in (o.partition("=")[0] for o in overrides) if ":" in key}
 
 
 def _spec_scenario(entry: str, base: Path) -> str:
@@ -109,6 +178,8 @@ def load_spec(path: Path | None = None, **fields: Any) -> BenchSpec:
             raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}.")
         base = path.resolve().parent
         data["scenarios"] = [_spec_scenario(p, base) for p in data.get("scenarios", [])]
+        if isinstance(data.get("text_probe"), dict) and "scenario" in data["text_probe"]:
+            data["text_probe"] = {**data["text_probe"], "scenario": _spec_scenario(data["text_probe"]["scenario"], base)}
         data.setdefault("name", path.stem)
     data.update({k: v for k, v in fields.items() if v is not None})
     if isinstance(data.get("seeds"), int):
@@ -123,4 +194,24 @@ def load_spec(path: Path | None = None, **fields: Any) -> BenchSpec:
         spec.scenarios = [scenario_path(s) for s in spec.scenarios]
     except ConfigError as exc:
         raise ConfigError(f"Bench spec {source}: {exc}") from None
+    check_scoped(spec)
     return spec
+
+
+def check_scoped(spec: BenchSpec) -> None:
+    """Every ``NAME:key=value`` override names one of the spec's scenarios (or its text probe's).
+
+    Raises:
+        ConfigError: naming the names or patterns that match none, and the known stems.
+    """
+    known = {Path(s).stem for s in spec.scenarios}
+    if spec.text_probe is not None:
+        known.add(Path(spec.text_probe.scenario).stem)
+    probe = spec.text_probe.overrides if spec.text_probe is not None else []
+    arms = [o for arm in spec.arms.values() for o in arm]
+    unknown = {n for n in _scoped_names([*spec.overrides, *arms, *probe]) if not fnmatch.filter(known, n)}
+    if unknown:
+        raise ConfigError(
+            f"overrides name scenarios {sorted(unknown)} that the bench does not run; NAME:key=value takes "
+            f"a scenario's file stem: {', '.join(sorted(known))}"
+        )

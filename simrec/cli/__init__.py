@@ -190,7 +190,7 @@ def bench(
     steps: Annotated[int | None, typer.Option("--steps", help="Steps per episode (run.steps)")] = None,
     executor: Annotated[str | None, typer.Option("--executor", "-e", help="local (processes), ray or serial")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Parallel cells")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Scenario override (repeatable)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Scenario override (repeatable); NAME:key=value only for the scenario NAME (its file stem)")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Parent folder of the bench folder")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Bench folder name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
@@ -199,7 +199,7 @@ def bench(
 ) -> None:
     """Run recommenders × scenarios × seeds as interactive episodes; write a leaderboard."""
     from simrec.bench.runner import run_bench
-    from simrec.bench.spec import load_spec
+    from simrec.bench.spec import check_scoped, load_spec
 
     try:
         extra = list(set_ or [])
@@ -207,17 +207,22 @@ def bench(
                   "seeds": seeds, "steps": steps, "executor": executor, "workers": workers,
                   "output_dir": str(out_dir) if out_dir else None, "name": name}  # fmt: skip
         plan = load_spec(spec, **fields)
-        if extra:
+        if extra:  # every scenario the bench runs gets them (the cells' and the text probe's); NAME:key=value one
             plan = plan.model_copy(update={"overrides": [*plan.overrides, *extra]})
+            if plan.text_probe is not None:
+                probe = plan.text_probe.model_copy(update={"overrides": [*plan.text_probe.overrides, *extra]})
+                plan = plan.model_copy(update={"text_probe": probe})
+            check_scoped(plan)
     except SimrecError as exc:
         fail(exc)
         return
-    total = len(plan.scenarios) * len(plan.recommenders) * len(plan.seeds)
+    arms = len(plan.arms) or 1
+    total = len(plan.scenarios) * arms * len(plan.recommenders) * len(plan.seeds)
     console.print(
         f"[bold]simrec bench[/] {plan.name}: {len(plan.recommenders)} recommenders × {len(plan.scenarios)} "
-        f"scenarios × {len(plan.seeds)} seeds = {total} cells ({plan.executor})"
+        f"scenarios{f' × {arms} arms' if plan.arms else ''} × {len(plan.seeds)} seeds = {total} cells ({plan.executor})"
     )
-    with Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, disable=quiet) as bar:  # fmt: skip
         task = bar.add_task("cells", total=total, info="")
 
@@ -225,8 +230,17 @@ def bench(
             info = f"{row['scenario']}/{row['recommender']}/seed {row['seed']}: {row['wall_s']:.1f} s"
             bar.update(task, completed=done, info=info)
 
+        from simrec.bench.runner import text_probe_rows
+
+        rows = text_probe_rows(plan)
+        text_task = bar.add_task("text probe", total=rows, info="text probe rows, after the cells") if rows else None
+
+        def on_text_row(done: int, total: int, row: dict) -> None:
+            info = f"text probe {row['model']} {row['attack']}/{row['defence']}: uplift {row['watch_uplift']:+.3f}"
+            bar.update(text_task, completed=done, info=info)
+
         try:
-            result = run_bench(plan, progress=on_cell)
+            result = run_bench(plan, progress=on_cell, text_progress=on_text_row)
         except SimrecError as exc:
             bar.stop()
             fail(exc)
@@ -234,11 +248,17 @@ def bench(
     cols = ["click_rate", "avg_rating", "return_rate", "recall", "coverage", "exposure_gini"]
     from simrec.bench.leaderboard import print_fitted, terminal_table
 
-    for scen, g in result.leaderboard.groupby("scenario", sort=False):
+    board = result.leaderboard
+    if plan.arms and len(board):  # one table per scenario's first arm; every arm's is in leaderboard.md
+        first = next(iter(plan.arms))
+        board = board[board["scenario"].astype(str).str.endswith(f"/{first}")]
+    for scen, g in board.groupby("scenario", sort=False):
         title = f"{scen} (mean ± 95% CI over {len(plan.seeds)} seeds)"
         # a narrow terminal gets headers broken after "_", never cut to "click…"
         print_fitted(out, terminal_table(g, title, [c for c in cols if c in g], out.width))
     out.print(f"leaderboard: {result.bench_dir / 'leaderboard.md'}  report: {result.bench_dir / 'report.html'}")
+    if (result.bench_dir / "robustness.md").is_file():
+        out.print(f"robustness: {result.bench_dir / 'robustness.md'}  report: {result.bench_dir / 'robustness.html'}")
     out.print(f"wall time {result.wall_s:.1f} s")
 
 

@@ -28,6 +28,7 @@ from simrec.config.agents import (
     TraitsConfig,
 )
 from simrec.config.base import Strict
+from simrec.config.robustness import RobustnessConfig
 from simrec.config.social import (
     SOCIAL_BUILDERS,
     SeedShareConfig,
@@ -55,6 +56,7 @@ __all__ = [
     "PolicyConfig",
     "RatingScaleConfig",
     "RecommenderConfig",
+    "RobustnessConfig",
     "RunConfig",
     "ScenarioConfig",
     "SeedShareConfig",
@@ -555,6 +557,7 @@ class ScenarioConfig(Strict):
     recommender: RecommenderConfig = RecommenderConfig()
     llm: LLMConfig = LLMConfig()
     tune: TuneConfig = TuneConfig()
+    robustness: RobustnessConfig = RobustnessConfig()
     run: RunConfig = RunConfig()
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

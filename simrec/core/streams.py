@@ -52,6 +52,7 @@ PURPOSES: Mapping[str, int] = MappingProxyType({
     "rate": 3,          # ChoicePolicy.rate: whether a watched slot is rated (rate_probability < 1)
     "rating_noise": 4,  # ChoicePolicy.rate: the noise of a rated slot's stars
     "leave": 5,         # ChoicePolicy.leave: the exit coin after the page
+    "accidental": 6,    # NoiseModel.accidental (robustness.noise): the page's coin, the slot, the rating coin
 })  # fmt: skip
 
 _MASK = (1 << 64) - 1

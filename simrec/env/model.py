@@ -59,8 +59,10 @@ from simrec.env.phases import (
     Slate,
     SocialStep,
 )
+from simrec.env.probe import Probe
 from simrec.env.record import PageRows
 from simrec.env.session import PageOutcome, SessionEngine
+from simrec.env.training import TrainingFeed
 from simrec.io.events import EventSink
 from simrec.io.records import RecordLog
 from simrec.llm.base import BaseBackend
@@ -129,6 +131,8 @@ class SimModel(mesa.Model):
         texts: Where reasons, reviews and reflections go.
         state_dir: Where the history the run keeps on disk goes (a run's ``checkpoints/``: the
             watches refits train on, finished cascades); ``None``: anonymous temporary files.
+        feed: What the recommender's fits train on (:class:`~simrec.env.training.TrainingFeed`: the
+            ``robustness:`` block's fake profiles, denoising and filter); ``None``: made from ``cfg``.
 
     Attributes:
         popularity: ``[n_items]`` interaction counts as the platform sees them (training
@@ -149,6 +153,7 @@ class SimModel(mesa.Model):
         items: ItemProfiles | None = None,
         texts: TextSink | None = None,
         state_dir: Path | None = None,
+        feed: TrainingFeed | None = None,
     ) -> None:
         seed = cfg.seed if seed is None else seed
         super().__init__(rng=child_rng(seed, "model"))
@@ -171,6 +176,16 @@ class SimModel(mesa.Model):
         self.on_page: Callable[[int, int, int], None] | None = None
         #: The run's watches so far, on disk (read back for refits only).
         self.history = InteractionLog(None if state_dir is None else Path(state_dir) / HISTORY_NAME)
+        self.feed = feed if feed is not None else training_feed(cfg, world)
+        plan = world.attacks
+        #: ``robustness.probe``: what the attacked and noisy items got, per step (``robustness.parquet``).
+        self.probe = (
+            Probe(plan, world.population.n_users, cfg.environment.page_size, cfg.robustness.probe_users,
+                  child_rng(seed, "probe"))
+            if cfg.robustness.probe and plan is not None and plan.groups() else None
+        )  # fmt: skip
+        if self.probe is not None:
+            self.probe.observe(0, None, 0, recommender)
         self.sessions_started = 0
         self.timings: dict[str, float] = defaultdict(float)
         self.totals: dict[str, int] = defaultdict(int)
@@ -337,16 +352,19 @@ class SimModel(mesa.Model):
             The platform's interaction counts after the step (a new array) and whether it refit.
         """
         inter = browsing.interactions
-        every = self.cfg.recommender.retrain_every
-        if every:  # kept for the refits only: a run that never refits does not write its history
+        every, feed = self.cfg.recommender.retrain_every, self.feed
+        if every or feed.stop is not None:  # kept for the refits only: a run that never refits does not write it
             self.history.append(inter)
         cat = self.world.catalog
         popularity = self.popularity + np.bincount(inter.item, minlength=cat.n_items).astype(np.float32)
-        if every and (self.steps % every == 0):
-            full = Interactions.concat([self.world.train, self.history.read()])
-            self.recommender.fit(full, cat, n_users=self.world.population.n_users)
+        if (every and self.steps % every == 0) or feed.must_refit(self.steps):
+            full = feed.data(self.history.read(), self.steps)
+            self.recommender.fit(full, cat, n_users=feed.n_users)
             return Learned(popularity, True)
         self.recommender.update(inter)
+        entering = feed.entering(self.steps)  # fake profiles entering between refits
+        if len(entering):
+            self.recommender.update(entering)
         return Learned(popularity, False)
 
     @timed("collect")
@@ -368,6 +386,9 @@ class SimModel(mesa.Model):
             self.texts.add([*minds.output.texts, *minds.reflections])
             self.texts.flush()
         self._record_metrics(arrivals, browsing, events, learned.retrained)
+        if self.probe is not None:
+            self.probe.observe(self.steps, browsing, len(arrivals), self.recommender)
+        self._record_robustness()
         if self.mind is not None:
             self.step_metrics.update(self._mind_row(minds, profiles))
         if self.social is not None:
@@ -435,6 +456,15 @@ class SimModel(mesa.Model):
         self._last_counters = counters
         return row
 
+    def _record_robustness(self) -> None:
+        """Running totals of the ``robustness:`` block (feed, noise, text defences) into ``totals``."""
+        if not self.feed.plain:
+            self.totals.update({f"robustness_{k}": int(v) for k, v in self.feed.counts.items()})
+        counters = self.policy.counters()
+        for key in ROBUSTNESS_COUNTERS:
+            if key in counters:
+                self.totals[key] = int(counters[key])
+
     def _record_metrics(
         self, arrivals: Arrivals, browsing: Browsing, events: int, retrained: bool
     ) -> None:
@@ -469,6 +499,17 @@ class SimModel(mesa.Model):
         for key in ("pages", "voluntary_exits", "sessions", "impressions", "clicks", "ratings"):
             self.totals[key] += int(m[key])
         self.totals["events"] += events
+
+
+#: Policy counters of the ``robustness:`` block copied into the run's totals (the manifest).
+ROBUSTNESS_COUNTERS = ("accidental_watches", "clickbait_impressions", "clickbait_watches", "markers_neutralised",
+                       "texts_flagged")  # fmt: skip
+
+
+def training_feed(cfg: ScenarioConfig, world: World) -> TrainingFeed:
+    """The run's :class:`TrainingFeed`, as ``cfg.robustness`` says."""
+    r = cfg.robustness
+    return TrainingFeed(world, r.denoise, r.defence.filter, r.defence.false_positive_rate)
 
 
 #: The recommend phase asks the recommender for at most this many users at a time.

@@ -65,9 +65,12 @@ def _world(cfg: ScenarioConfig) -> World | None:
     data = cfg.environment.data
     if getattr(data, "source", None) == "movielens" and getattr(data, "path", None) is None:
         return None
+    from simrec.attacks.plan import plan_attacks
     from simrec.world.build import build_world
 
-    return build_world(cfg)
+    world = build_world(cfg)
+    plan_attacks(cfg, world)  # the robustness block's picks fit this world (pools, target indices)
+    return world
 
 
 def _check(cfg: ScenarioConfig) -> None:
@@ -88,6 +91,11 @@ def _check(cfg: ScenarioConfig) -> None:
 
     if problems := sharding_problems(cfg):
         raise ConfigError(f"run.shards {cfg.run.shards}: this scenario cannot run sharded: " + "; ".join(problems))
+    if cfg.run.shards and cfg.robustness != type(cfg.robustness)():
+        raise ConfigError(
+            f"run.shards {cfg.run.shards}: the robustness block runs in one process; set run.shards: 0 "
+            "or drop robustness"
+        )
     social = cfg.environment.social
     if social.builder != "none":
         from simrec.social.builders import GRAPH_BUILDERS

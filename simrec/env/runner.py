@@ -26,12 +26,14 @@ from simrec.agents.policies.base import (
     policy_uses_llm,
     policy_uses_mind,
 )
+from simrec.attacks.plan import attack_world
 from simrec.config.schema import ScenarioConfig
 from simrec.core.errors import DataError
 from simrec.core.memory import release_free_memory
 from simrec.core.rng import child_rng
 from simrec.core.streams import streams_for
-from simrec.env.model import PHASES, SimModel
+from simrec.data.types import Interactions
+from simrec.env.model import PHASES, SimModel, training_feed
 from simrec.env.preflight import preflight
 from simrec.fidelity.calibrate import calibrate_world
 from simrec.io.adapters import resolve_llm, resolve_weight
@@ -308,14 +310,15 @@ def build_parts(
     half-way still closes it.
     """
     t = time.perf_counter()
-    world = calibrate_world(cfg, build_world(cfg) if world is None else world)
+    world = attack_world(cfg, calibrate_world(cfg, build_world(cfg) if world is None else world))
     folder.write_world(world)
     timings["build_world"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rec = cfg.recommender
     recommender = build_recommender(rec.name, rec.params, child_rng(cfg.seed, "recommender"), llm)
-    recommender.fit(world.train, world.catalog, n_users=world.population.n_users)
+    feed = training_feed(cfg, world)  # real training data, and the robustness block's fake profiles and filters
+    recommender.fit(feed.data(Interactions.empty(), 0), world.catalog, n_users=feed.n_users)
     timings["fit_recommender"] = time.perf_counter() - t
 
     if policy_uses_mind(cfg.policy):
@@ -344,6 +347,7 @@ def build_parts(
         items=parts.items,
         texts=parts.texts,
         state_dir=checkpoint_dir(folder.path),
+        feed=feed,
     )
     return parts.model
 

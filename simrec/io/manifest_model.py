@@ -68,6 +68,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "cells": ("bench",),
     "wall_s": ("bench",),
     "cells_done": ("bench",),
+    "robustness": ("bench",),
     "cells_missing": ("bench",),
     "failures": ("bench",),
     "options": ("fidelity", "augment"),
@@ -175,6 +176,7 @@ class Manifest(BaseModel):
     process: dict[str, Any] | None = None
     resumes: list[dict[str, Any]] | None = None
     checkpoint: dict[str, Any] | None = None
+    robustness: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, kind: Kind, name: str, **fields: Any) -> Manifest:

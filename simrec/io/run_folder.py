@@ -119,6 +119,10 @@ class RunFolder:
         write_parquet_atomic(world.graph.edges_frame(), p / "graph" / "edges-initial.parquet")
         if world.calibration is not None:
             write_json_atomic(p / "calibration.json", world.calibration.to_json())
+        if getattr(world, "attacks", None) is not None:  # robustness: the attacked items, and the fake profiles apart from train
+            write_json_atomic(p / "attack.json", world.attacks.to_json())
+            if len(world.attacks.fake.to_frame()):
+                write_parquet_atomic(world.attacks.fake.to_frame(), p / "attack.parquet")
 
     def write_step(self, model: ModelView, steps_done: int, events_rows: int) -> None:
         """After a step: ``metrics.parquet``; a graph snapshot every ``snapshot_every`` steps; the
@@ -126,6 +130,8 @@ class RunFolder:
         write_parquet_atomic(
             model.datacollector.get_model_vars_dataframe(), self.path / "metrics.parquet"
         )
+        if getattr(model, "probe", None) is not None:
+            write_parquet_atomic(model.probe.frame(), self.path / "robustness.parquet")
         every = self._metrics.snapshot_every
         if model.social is not None and every and model.steps % every == 0:
             name = f"edges-step-{model.steps:04d}.parquet"

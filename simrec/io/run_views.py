@@ -68,6 +68,25 @@ class CalibrationView(Protocol):
         ...
 
 
+class AttackView(Protocol):
+    """A run's attacks (:class:`simrec.world.attacks.AttackPlan`)."""
+
+    @property
+    def fake(self) -> FrameView: ...
+
+    def to_json(self) -> dict[str, Any]:
+        """``attack.json``'s content."""
+        ...
+
+
+class ProbeView(Protocol):
+    """What the attacked and noisy items got, step by step (:class:`simrec.env.probe.Probe`)."""
+
+    def frame(self) -> pd.DataFrame:
+        """``robustness.parquet``'s rows so far."""
+        ...
+
+
 class WorldView(Protocol):
     """The parts of a world written at the start of a run."""
 
@@ -88,6 +107,9 @@ class WorldView(Protocol):
 
     @property
     def calibration(self) -> CalibrationView | None: ...
+
+    @property
+    def attacks(self) -> AttackView | None: ...
 
 
 class CascadesView(Protocol):
@@ -148,3 +170,6 @@ class ModelView(Protocol):
 
     @property
     def datacollector(self) -> DataCollectorView: ...
+
+    @property
+    def probe(self) -> ProbeView | None: ...

@@ -14,6 +14,7 @@ from simrec.data.load import load_dataset
 from simrec.data.types import Dataset, Interactions
 from simrec.social.builders import BuildContext, build_graph
 from simrec.social.graph import SocialGraph
+from simrec.world.attacks import AttackPlan
 from simrec.world.catalog import Catalog
 from simrec.world.population import TRAITS, Population, build_population
 from simrec.world.taste import (
@@ -45,6 +46,8 @@ class World:
         calibration: Choice-model parameters fitted to real behaviour
             (``agents.calibration``), or ``None``; set by
             :func:`simrec.fidelity.calibrate.calibrate_world`, never by ``build_world``.
+        attacks: The run's attacks and noise (the ``robustness:`` block), or ``None``;
+            set by :func:`simrec.attacks.plan.attack_world`, never by ``build_world``.
     """
 
     dataset: Dataset
@@ -55,6 +58,7 @@ class World:
     taste: TasteModel
     graph: SocialGraph
     calibration: Calibration | None = None
+    attacks: AttackPlan | None = None
 
 
 def split_interactions(cfg: ScenarioConfig, inter: Interactions, rng: np.random.Generator) -> tuple[Interactions, Interactions]:

@@ -11,7 +11,7 @@ from simrec.agents.policies.base import PageBatch, build_policy
 from simrec.config.schema import ChoiceParams
 from simrec.core.rng import child_rng
 from simrec.world.build import build_world
-from tests.helpers import small_scenario
+from tests.helpers import assert_splits_decide_alike, batch_rows, small_scenario
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +187,6 @@ def _streams_batch(world, step: int = 2, page: int = 1, k: int = 6) -> PageBatch
                      rng.random(n).astype(np.float32), social=social)  # fmt: skip
 
 
-def _rows(batch: PageBatch, rows: np.ndarray) -> PageBatch:
-    return dataclasses.replace(batch, users=batch.users[rows], items=batch.items[rows],
-                               satisfaction=batch.satisfaction[rows], fatigue=batch.fatigue[rows],
-                               social=batch.social[rows])  # fmt: skip
-
-
-FIELDS = ("clicks", "ratings", "exits", "satisfaction", "fatigue")
-
-
 @pytest.mark.parametrize("params", [
     {},
     {"picks": "page", "rate_probability": 0.6, "beta_social": 1.0},
@@ -210,15 +201,7 @@ def test_with_streams_a_batch_decides_as_any_split_of_its_rows(world_and_cfg, pa
     batch = _streams_batch(world)
     whole = policy.decide(batch).validate(batch)
     assert 0 < whole.clicks.mean() < 1 and 0 < whole.exits.mean() < 1
-    n = len(batch)
-    rng = np.random.default_rng(5)
-    for _ in range(4):
-        order = rng.permutation(n)
-        cuts = np.sort(rng.choice(np.arange(1, n), rng.integers(1, 6), replace=False))
-        parts = [policy.decide(_rows(batch, rows)) for rows in np.split(order, cuts)]
-        for name in FIELDS:
-            joined = np.concatenate([getattr(d, name) for d in parts])
-            np.testing.assert_array_equal(joined, getattr(whole, name)[order], err_msg=name)
+    assert_splits_decide_alike(policy, batch, whole, np.random.default_rng(5), tries=4)
 
 
 def test_without_streams_a_split_batch_draws_differently(world_and_cfg) -> None:
@@ -227,7 +210,7 @@ def test_without_streams_a_split_batch_draws_differently(world_and_cfg) -> None:
     whole = make_policy(world, cfg, seed=8).decide(batch)
     policy = make_policy(world, cfg, seed=8)
     n = len(batch)
-    halves = [policy.decide(_rows(batch, rows)).clicks for rows in (np.arange(n // 2, n), np.arange(n // 2))]
+    halves = [policy.decide(batch_rows(batch, rows)).clicks for rows in (np.arange(n // 2, n), np.arange(n // 2))]
     assert not np.array_equal(np.concatenate(halves[::-1]), whole.clicks)
 
 

@@ -52,16 +52,24 @@ With :attr:`ChoicePolicy.streams` set (a :class:`~simrec.core.streams.UserStream
 draw is keyed by (user, step, page, slot) instead, so a user's decision does not depend
 on the other users of the batch: deciding a batch equals deciding any split of its rows,
 which is what sharding users over workers needs.
+
+Natural noise (``robustness.noise``, :mod:`simrec.attacks.noise`, from ``World.attacks``):
+clickbait items get their appeal added to ``u_i`` (not a term of :meth:`ChoicePolicy.utility_terms`,
+which calibration fits), and after choosing and rating, a page may get one accidental watch
+of an unwatched item, rated the lowest level or abandoned, before the mood is updated. Without
+noise nothing is drawn for it and every decision is as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import expit, ndtr
 
 from simrec.agents.policies.base import BasePolicy, Decisions, PageBatch
+from simrec.attacks.noise import NoiseModel
 from simrec.config.schema import ChoiceParams, PolicyConfig
 from simrec.core.errors import ConfigError
 from simrec.core.streams import UserStreams
@@ -104,6 +112,7 @@ class ChoicePolicy(BasePolicy):
         taste: The hidden taste model.
         rng: The policy's seeded generator.
         streams: Per-user random streams; ``None`` (default): draw from ``rng`` in batch order.
+        noise: Clickbait appeal and accidental clicks (``None``, default: none).
 
     Attributes:
         streams: Settable after construction. When set, :meth:`choose`, :meth:`rate` and
@@ -126,6 +135,7 @@ class ChoicePolicy(BasePolicy):
         taste: TasteModel,
         rng: np.random.Generator,
         streams: UserStreams | None = None,
+        noise: NoiseModel | None = None,
     ) -> None:
         self.params = params
         self.catalog = catalog
@@ -133,7 +143,9 @@ class ChoicePolicy(BasePolicy):
         self.taste = taste
         self.rng = rng
         self.streams = streams
+        self.noise = noise
         self.social = None
+        self._noise_counts = {"accidental_watches": 0, "clickbait_impressions": 0, "clickbait_watches": 0}
         if params.beta_ease and taste.ease is None:
             raise ConfigError("policy.choice.beta_ease weighs the EASE interest term: set agents.taste.ease_reg too")
         g = catalog.genres.astype(np.float32)
@@ -145,10 +157,12 @@ class ChoicePolicy(BasePolicy):
     ) -> ChoicePolicy:
         """Build from the ``policy:`` block (``policy.choice`` holds the parameters).
 
-        A calibrated world (``agents.calibration``) overrides the parameters it fitted.
+        A calibrated world (``agents.calibration``) overrides the parameters it fitted; an
+        attacked one (``World.attacks``) brings its natural noise.
         """
         params = cfg.choice if world.calibration is None else world.calibration.apply(cfg.choice)
-        return cls(params, world.catalog, world.population, world.taste, rng)
+        noise = NoiseModel.from_plan(getattr(world, "attacks", None), world.catalog.n_items, world.population.scale)
+        return cls(params, world.catalog, world.population, world.taste, rng, noise=noise)
 
     def popularity_z(self, popularity: np.ndarray | None = None) -> np.ndarray:
         """Z-scored log popularity of every item.
@@ -203,12 +217,15 @@ class ChoicePolicy(BasePolicy):
                 "position": p.position_decay}  # fmt: skip
 
     def utilities(self, batch: PageBatch) -> np.ndarray:
-        """``[n, k]`` utilities of the page's items (before choice noise)."""
+        """``[n, k]`` utilities of the page's items (before choice noise), clickbait appeal included."""
         terms = self.utility_terms(batch)
         u = np.zeros(batch.items.shape, np.float32)
         for name, w in self.weights().items():
             if w:
                 u += np.float32(w) * terms[name]
+        appeal = None if self.noise is None else self.noise.appeal(batch.items)
+        if appeal is not None:
+            u += appeal
         return u
 
     def outside(self, utilities: np.ndarray) -> np.ndarray:
@@ -352,14 +369,49 @@ class ChoicePolicy(BasePolicy):
         """Decide a page for every user in ``batch``.
 
         With :attr:`streams` set, a row's decision depends on that row alone: deciding the
-        batch equals deciding any split of its rows, concatenated.
+        batch equals deciding any split of its rows, concatenated. Accidental clicks
+        (:attr:`noise`) come after choosing and rating, before the mood.
         """
         step, page = batch.step, batch.page
-        watched = self.choose(self.utilities(batch), batch.users, step=step, page=page)
+        utilities = self.utilities(batch)
+        watched = self.choose(utilities, batch.users, step=step, page=page)
         ratings = self.rate(batch.users, batch.items, watched, step=step, page=page)
+        if self.noise is not None:
+            watched, ratings = self._add_noise(batch, utilities, watched, ratings)
         sat, fat = self.feel(batch, watched, ratings)
         exits = self.leave(batch.users, sat, fat, step=step, page=page)
         return Decisions(watched, ratings, exits, sat, fat)
+
+    def _add_noise(
+        self, batch: PageBatch, utilities: np.ndarray, watched: np.ndarray, ratings: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Accidental clicks on the page (never in a slot of utility −∞), counted with the clickbait."""
+        noise = self.noise
+        assert noise is not None
+        if noise.has_accidents:
+            if self.streams is None:
+                rng = self.rng
+
+                def uniform(name: str, slots: int) -> np.ndarray:
+                    return rng.random((len(batch), slots))
+            else:
+                streams, users, step, page = self._keyed(batch.users, batch.step, batch.page)
+
+                def uniform(name: str, slots: int) -> np.ndarray:
+                    return streams.uniform(users, step, page, name, slots)
+
+            eligible = np.isfinite(utilities)
+            watched, ratings, n = noise.accidental(batch.users, batch.items, watched, ratings, uniform, eligible)
+            self._noise_counts["accidental_watches"] += n
+        shown, watches = noise.clickbait_counts(batch.items, watched)
+        self._noise_counts["clickbait_impressions"] += shown
+        self._noise_counts["clickbait_watches"] += watches
+        return watched, ratings
+
+    def counters(self) -> Mapping[str, int]:
+        """With natural noise: ``accidental_watches``, ``clickbait_impressions`` and ``clickbait_watches``
+        so far (clickbait watches include accidental ones); without, none."""
+        return {} if self.noise is None else dict(self._noise_counts)
 
 
 def page_share(evidence: np.ndarray, prior: float = 1.0, iterations: int = 100, tol: float = 1e-7) -> np.ndarray:

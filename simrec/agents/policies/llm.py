@@ -11,6 +11,12 @@ choice model for that decision, and is counted per mode.
 
 Everyone else, and every fallback, uses the vectorised choice model, so a run
 can mix thousands of cheap agents with a few hundred thoughtful ones.
+
+Item text reaches the prompts as the run's text defence says (``robustness.text.defence``,
+read from ``world.attacks``; :mod:`simrec.agents.text_defence`). Each item text a page's
+prompts show is counted, once a page, for the markers and chat tokens it tries to forge
+(``markers_neutralised``) and, under ``sanitise`` or ``classifier``, for being cut or
+replaced (``texts_flagged``).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ from simrec.agents.prompts import (
 )
 from simrec.agents.questions import STARS, YES_NO, ScoredPrompts, first_sentences
 from simrec.agents.schemas import PageDecision, page_decision_schema
+from simrec.agents.text_defence import DEFENCES, defend_field
+from simrec.agents.untrusted import forging_attempts
 from simrec.config.schema import PolicyConfig
 from simrec.core.errors import ConfigError
 from simrec.core.rng import mixed_seed
@@ -111,10 +119,17 @@ class LLMPolicy(BasePolicy):
         self.items = items
         self.choice = ChoicePolicy.from_world(cfg, world, rng)
         self.protocol = self._protocol(cfg, llm)
+        plan = getattr(world, "attacks", None)
+        #: How item text reaches the prompts (``robustness.text.defence``; ``none`` without a plan).
+        self.defence = str(getattr(plan, "text_defence", "none")) if plan is not None else "none"
+        if self.defence not in DEFENCES:
+            raise ConfigError(f"robustness.text.defence {self.defence!r} is unknown; known: {', '.join(DEFENCES)}")
+        self._strict = self.defence == "strict_quoting"
         if self.protocol == "json":
             self.template = load_template("page_decision", cfg.llm.prompt_version)
         else:
-            self.scored = ScoredPrompts(load_template("scored", cfg.llm.prompt_version), cfg.llm.text_tokens)
+            self.scored = ScoredPrompts(load_template("scored", cfg.llm.prompt_version), cfg.llm.text_tokens,
+                                        strict=self._strict)  # fmt: skip
             mind.use_plain_prompts(self.scored)
             self._prefixes: dict[tuple[int, int], Message] = {}
             self.popularity = Popularity(world.catalog.popularity)
@@ -124,7 +139,8 @@ class LLMPolicy(BasePolicy):
         self.llm_weight = float(w) if w != "auto" else 1.0
         self.texts: list[TextRow] = []
         self._feedback: list[ItemFeedback] = []
-        self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0}
+        self.stats = {"llm_decisions": 0, "llm_fallbacks": 0, "choice_decisions": 0, "markers_neutralised": 0,
+                      "texts_flagged": 0}  # fmt: skip
         self.scale = world.population.scale
         # The LLM answers 1..5 stars: levels of whole and half stars as they are; other scales map them (counted).
         whole_stars_fit = bool(self.scale.on_scale(np.arange(1, 6)).all())
@@ -167,9 +183,27 @@ class LLMPolicy(BasePolicy):
         return chosen
 
     # -- prompt pieces ---------------------------------------------------------
+    def _title(self, item: int) -> str:
+        """An item's title as the text defence lets it into prompts and memories (not counted)."""
+        title = str(self.world.catalog.titles[item])
+        return defend_field(title, self.defence)[0] if self.defence in ("sanitise", "classifier") else title
+
+    def _defend(self, view: ItemView) -> ItemView:
+        """One view under the text defence, counted (``texts_flagged``, ``markers_neutralised``)."""
+        if self.defence == "ignore_descriptions":
+            view = replace(view, text="")
+        elif self.defence in ("sanitise", "classifier"):
+            (title, cut_title), (text, cut_text) = defend_field(view.title, self.defence), defend_field(view.text, self.defence)
+            self.stats["texts_flagged"] += cut_title + cut_text
+            view = replace(view, title=title, text=text)
+        # what reaches a prompt: the scored protocol's questions show titles only
+        shown = forging_attempts(view.text) if self.protocol == "json" else 0
+        self.stats["markers_neutralised"] += forging_attempts(view.title) + shown
+        return view
+
     def _views(self, items: np.ndarray, via: np.ndarray | None = None) -> list[ItemView]:
         views = item_views(self.world.catalog, items)
-        if self.items is not None:
+        if self.items is not None and self.defence != "ignore_descriptions":
             # Item agents: a profile that has learned something replaces the bare catalog text.
             views = [
                 replace(v, text=f"{v.text} {self.items.summary(int(i))}".strip()[: self.cfg.llm.text_chars])
@@ -177,6 +211,7 @@ class LLMPolicy(BasePolicy):
                 else v
                 for v, i in zip(views, items, strict=True)
             ]
+        views = [self._defend(v) for v in views]
         if via is not None:
             views = [replace(v, text=f"(a friend shared this) {v.text}") if f else v for v, f in zip(views, via, strict=True)]
         return views
@@ -193,7 +228,7 @@ class LLMPolicy(BasePolicy):
                 personas[j], memories[j], self._views(batch.items[r], batch.via[r] if batch.via is not None else None), self._friends(int(batch.users[r])),
                 prior=[round(float(p), 2) for p in prior[r]] if self.show_prior else None,
                 template=self.template,
-                mood=describe_mood(float(batch.satisfaction[r]), float(batch.fatigue[r])),
+                mood=describe_mood(float(batch.satisfaction[r]), float(batch.fatigue[r])), strict=self._strict,
             )  # fmt: skip
             u = int(batch.users[r])
             reqs.append(
@@ -417,13 +452,12 @@ class LLMPolicy(BasePolicy):
 
     def _remember(self, batch: PageBatch, rows: np.ndarray, clicks: np.ndarray, ratings: np.ndarray,
                   texts: list[TextRow]) -> None:  # fmt: skip
-        cat = self.world.catalog
         reasons = {(t.user, t.item): t.text for t in texts if t.kind == "reason"}
         records: list[MemoryRecord] = []
         fb_items, fb_stars, fb_genre, fb_reason = [], [], [], []
         for r in rows:
             u = int(batch.users[r])
-            skipped = [clean_untrusted(str(cat.titles[i]), 60) for i in batch.items[r][~clicks[r]]]
+            skipped = [clean_untrusted(self._title(int(i)), 60) for i in batch.items[r][~clicks[r]]]
             if skipped:
                 records.append(MemoryRecord(u, batch.step, "impression", "Skipped " + ", ".join(skipped[:5]),
                                             IMPORTANCE["impression"]))  # fmt: skip
@@ -432,7 +466,7 @@ class LLMPolicy(BasePolicy):
                 s = ratings[r, p].item()  # an int for whole stars, a float for half stars
                 why = reasons.get((u, item), "")
                 rated = f"rated {format_level(s)}/{format_level(self.scale.max)}"
-                text = f"Watched {clean_untrusted(str(cat.titles[item]), 60)}, {rated}" + (f": {why}" if why else "")
+                text = f"Watched {clean_untrusted(self._title(item), 60)}, {rated}" + (f": {why}" if why else "")
                 records.append(MemoryRecord(u, batch.step, "rating", text, IMPORTANCE["rating"]))
                 fb_items.append(item)
                 fb_stars.append(s)
@@ -473,8 +507,9 @@ class LLMPolicy(BasePolicy):
         return out
 
     def counters(self) -> Mapping[str, int]:
-        """LLM decisions, fallbacks to the choice model, choice decisions and texts dropped so far."""
-        return {**self.stats, "texts_dropped": self.mind.guard.total_dropped}
+        """LLM decisions, fallbacks to the choice model, choice decisions, texts dropped, forged markers
+        neutralised and item texts the text defence flagged so far (and the choice model's noise counts)."""
+        return {**self.choice.counters(), **self.stats, "texts_dropped": self.mind.guard.total_dropped}
 
 
 class HybridPolicy(LLMPolicy):
