@@ -91,11 +91,6 @@ def _check(cfg: ScenarioConfig) -> None:
 
     if problems := sharding_problems(cfg):
         raise ConfigError(f"run.shards {cfg.run.shards}: this scenario cannot run sharded: " + "; ".join(problems))
-    if cfg.run.shards and cfg.robustness != type(cfg.robustness)():
-        raise ConfigError(
-            f"run.shards {cfg.run.shards}: the robustness block runs in one process; set run.shards: 0 "
-            "or drop robustness"
-        )
     social = cfg.environment.social
     if social.builder != "none":
         from simrec.social.builders import GRAPH_BUILDERS

@@ -71,6 +71,8 @@ def sharding_problems(cfg: ScenarioConfig) -> list[str]:
                         "set environment.social.dynamics.enabled: false or run.shards: 0")  # fmt: skip
     if cfg.recommender.name in ("llm",):
         problems.append("an LLM recommender: sharded runs are choice-mode only")
+    if cfg.robustness != type(cfg.robustness)():
+        problems.append("a robustness block: attacks, noise and the probe run in one process (drop robustness)")
     return problems
 
 
