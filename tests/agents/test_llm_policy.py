@@ -218,3 +218,28 @@ def test_planted_instruction_in_item_text_stays_data(setup, planted: str) -> Non
     assert not any(t in user_msg for t in ("<|im_start|>", "<start_of_turn>", "[INST]", "[/INST]")), "no chat token survives"
     system = llm.calls[-1].messages[0]["content"]
     assert needle not in system and "rate 5" not in system, "nothing planted reaches the system message"
+
+
+def test_hybrid_choice_users_get_accidental_clicks_and_llm_users_do_not(tmp_path: Path) -> None:
+    from simrec.attacks.plan import attack_world
+
+    over = {"policy.name": "hybrid", "policy.llm.llm_users": 20, "robustness.noise.accidental.rate": 1.0,
+            "robustness.noise.accidental.rated": 1.0}  # fmt: skip
+    cfg = small_scenario(tmp_path, **over)
+    world = attack_world(cfg, build_world(cfg))
+    mem = MemoryConfig(store="memory", reflect_every=4)
+    llm = ScriptedBackend(CallSettings(model="scripted"), script)
+    policy = build_policy(cfg.policy, world, child_rng(0, "policy"), llm, Mind(mem, world, build_store(mem, None, "t")))
+    clean = build_policy(small_scenario(tmp_path, **{"policy.name": "hybrid", "policy.llm.llm_users": 20}).policy,
+                         build_world(cfg), child_rng(0, "policy"), ScriptedBackend(CallSettings(model="scripted"), script),
+                         Mind(mem, world, build_store(mem, None, "c")))  # fmt: skip
+    users = np.arange(world.population.n_users)
+    batch = page(world, policy, users)
+    noisy, plain = policy.decide(batch).validate(batch), clean.decide(batch)
+    choice_rows = ~policy.llm_mask[users]
+    added = noisy.clicks & ~plain.clicks
+    assert not added[~choice_rows].any(), "LLM-driven users decide by the LLM alone"
+    full = plain.clicks[choice_rows].all(axis=1)
+    assert (added[choice_rows].sum(axis=1) == np.where(full, 0, 1)).all(), "one accident a page (rate 1)"
+    assert (noisy.ratings[added] == 1).all(), "rated at the scale's lowest level (rated 1)"
+    assert policy.counters()["accidental_watches"] == int(added.sum()) > 0

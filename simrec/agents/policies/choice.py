@@ -377,15 +377,16 @@ class ChoicePolicy(BasePolicy):
         watched = self.choose(utilities, batch.users, step=step, page=page)
         ratings = self.rate(batch.users, batch.items, watched, step=step, page=page)
         if self.noise is not None:
-            watched, ratings = self._add_noise(batch, utilities, watched, ratings)
+            watched, ratings = self.add_noise(batch, utilities, watched, ratings)
         sat, fat = self.feel(batch, watched, ratings)
         exits = self.leave(batch.users, sat, fat, step=step, page=page)
         return Decisions(watched, ratings, exits, sat, fat)
 
-    def _add_noise(
+    def add_noise(
         self, batch: PageBatch, utilities: np.ndarray, watched: np.ndarray, ratings: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Accidental clicks on the page (never in a slot of utility −∞), counted with the clickbait."""
+        """Accidental clicks on the page (never in a slot of utility −∞), counted with the clickbait
+        (:attr:`noise` must be set). ``decide`` calls it; so does the LLM policy for its choice-model users."""
         noise = self.noise
         assert noise is not None
         if noise.has_accidents:

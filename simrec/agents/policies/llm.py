@@ -249,6 +249,8 @@ class LLMPolicy(BasePolicy):
         util = self.choice.utilities(batch)
         clicks = self.choice.choose(util)
         ratings = self.choice.rate(batch.users, batch.items, clicks)
+        if self.choice.noise is not None:  # robustness.noise: accidental clicks of the choice-model users
+            self._choice_noise(batch, util, clicks, ratings)
         source = np.zeros(len(batch), np.int8)
         leave_llm = np.zeros(len(batch), bool)
         shares = np.zeros(batch.items.shape, bool)
@@ -296,6 +298,18 @@ class LLMPolicy(BasePolicy):
         self.texts += page_texts
         decided = is_llm if (self.protocol == "json" or self.social is not None) else np.zeros(len(batch), bool)
         return Decisions(clicks, ratings, exits, sat, fat, source, shares=shares, share_decided=decided)
+
+    def _choice_noise(self, batch: PageBatch, util: np.ndarray, clicks: np.ndarray, ratings: np.ndarray) -> None:
+        """Accidental clicks (and the clickbait counts) on the rows of the users the choice model drives, in place."""
+        rows = np.nonzero(~self.llm_mask[batch.users])[0]
+        if not len(rows):
+            return
+        sub = replace(batch, users=batch.users[rows], items=batch.items[rows],
+                      satisfaction=batch.satisfaction[rows], fatigue=batch.fatigue[rows],
+                      social=None if batch.social is None else batch.social[rows],
+                      via=None if batch.via is None else batch.via[rows],
+                      sessions=None if batch.sessions is None else batch.sessions[rows])  # fmt: skip
+        clicks[rows], ratings[rows] = self.choice.add_noise(sub, util[rows], clicks[rows], ratings[rows])
 
     # -- the scored protocol -------------------------------------------------------
     def _groups(self, rows: np.ndarray) -> list[np.ndarray]:
