@@ -176,7 +176,7 @@ class SimModel(mesa.Model):
         self.on_page: Callable[[int, int, int], None] | None = None
         #: The run's watches so far, on disk (read back for refits only).
         self.history = InteractionLog(None if state_dir is None else Path(state_dir) / HISTORY_NAME)
-        self.feed = feed if feed is not None else training_feed(cfg, world)
+        self.feed = feed if feed is not None else TrainingFeed.for_run(cfg, world)
         plan = world.attacks
         #: ``robustness.probe``: what the attacked and noisy items got, per step (``robustness.parquet``).
         self.probe = (
@@ -504,12 +504,6 @@ class SimModel(mesa.Model):
 #: Policy counters of the ``robustness:`` block copied into the run's totals (the manifest).
 ROBUSTNESS_COUNTERS = ("accidental_watches", "clickbait_impressions", "clickbait_watches", "markers_neutralised",
                        "texts_flagged")  # fmt: skip
-
-
-def training_feed(cfg: ScenarioConfig, world: World) -> TrainingFeed:
-    """The run's :class:`TrainingFeed`, as ``cfg.robustness`` says."""
-    r = cfg.robustness
-    return TrainingFeed(world, r.denoise, r.defence.filter, r.defence.false_positive_rate)
 
 
 #: The recommend phase asks the recommender for at most this many users at a time.

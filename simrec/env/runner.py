@@ -33,8 +33,9 @@ from simrec.core.memory import release_free_memory
 from simrec.core.rng import child_rng
 from simrec.core.streams import streams_for
 from simrec.data.types import Interactions
-from simrec.env.model import PHASES, SimModel, training_feed
+from simrec.env.model import PHASES, SimModel
 from simrec.env.preflight import preflight
+from simrec.env.training import TrainingFeed
 from simrec.fidelity.calibrate import calibrate_world
 from simrec.io.adapters import resolve_llm, resolve_weight
 from simrec.io.checkpoints import checkpoint_dir
@@ -317,7 +318,7 @@ def build_parts(
     t = time.perf_counter()
     rec = cfg.recommender
     recommender = build_recommender(rec.name, rec.params, child_rng(cfg.seed, "recommender"), llm)
-    feed = training_feed(cfg, world)  # real training data, and the robustness block's fake profiles and filters
+    feed = TrainingFeed.for_run(cfg, world)  # real training data, and the robustness block's fake profiles and filters
     recommender.fit(feed.data(Interactions.empty(), 0), world.catalog, n_users=feed.n_users)
     timings["fit_recommender"] = time.perf_counter() - t
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 import numpy as np
 
 from simrec.config.robustness import DenoiseConfig
+from simrec.config.schema import ScenarioConfig
 from simrec.data.types import Interactions
 from simrec.world.build import World
 
@@ -62,6 +63,12 @@ class TrainingFeed:
 
             self.filter = RDMAFilter.calibrate(self.train, world.population.n_users, self.n_items, false_positive_rate)
         self.counts: dict[str, int] = defaultdict(int)
+
+    @classmethod
+    def for_run(cls, cfg: ScenarioConfig, world: World) -> TrainingFeed:
+        """The feed of a run of ``cfg`` on ``world``, as its ``robustness:`` block says."""
+        r = cfg.robustness
+        return cls(world, r.denoise, r.defence.filter, r.defence.false_positive_rate)
 
     @property
     def plain(self) -> bool:

@@ -121,7 +121,7 @@ class RunFolder:
             write_json_atomic(p / "calibration.json", world.calibration.to_json())
         if getattr(world, "attacks", None) is not None:  # robustness: the attacked items, and the fake profiles apart from train
             write_json_atomic(p / "attack.json", world.attacks.to_json())
-            if len(world.attacks.fake.to_frame()):
+            if len(world.attacks.fake):
                 write_parquet_atomic(world.attacks.fake.to_frame(), p / "attack.parquet")
 
     def write_step(self, model: ModelView, steps_done: int, events_rows: int) -> None:

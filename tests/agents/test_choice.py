@@ -11,7 +11,7 @@ from simrec.agents.policies.base import PageBatch, build_policy
 from simrec.config.schema import ChoiceParams
 from simrec.core.rng import child_rng
 from simrec.world.build import build_world
-from tests.helpers import assert_splits_decide_alike, batch_rows, small_scenario
+from tests.helpers import assert_splits_decide_alike, small_scenario
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_without_streams_a_split_batch_draws_differently(world_and_cfg) -> None:
     whole = make_policy(world, cfg, seed=8).decide(batch)
     policy = make_policy(world, cfg, seed=8)
     n = len(batch)
-    halves = [policy.decide(batch_rows(batch, rows)).clicks for rows in (np.arange(n // 2, n), np.arange(n // 2))]
+    halves = [policy.decide(batch.take(rows)).clicks for rows in (np.arange(n // 2, n), np.arange(n // 2))]
     assert not np.array_equal(np.concatenate(halves[::-1]), whole.clicks)
 
 

@@ -75,7 +75,10 @@ class PageBatch:
 
     def rows(self, start: int, stop: int) -> PageBatch:
         """Rows ``start:stop`` of the batch (views; ``popularity`` is per item and stays whole)."""
-        cut = slice(start, stop)
+        return self.take(slice(start, stop))
+
+    def take(self, cut: slice | np.ndarray) -> PageBatch:
+        """The rows ``cut`` selects (a slice: views; an index or mask array: copies); ``popularity`` stays whole."""
         return PageBatch(
             self.step, self.page, self.users[cut], self.items[cut], self.satisfaction[cut], self.fatigue[cut],
             None if self.social is None else self.social[cut], None if self.via is None else self.via[cut],

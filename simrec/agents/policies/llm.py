@@ -304,11 +304,7 @@ class LLMPolicy(BasePolicy):
         rows = np.nonzero(~self.llm_mask[batch.users])[0]
         if not len(rows):
             return
-        sub = replace(batch, users=batch.users[rows], items=batch.items[rows],
-                      satisfaction=batch.satisfaction[rows], fatigue=batch.fatigue[rows],
-                      social=None if batch.social is None else batch.social[rows],
-                      via=None if batch.via is None else batch.via[rows],
-                      sessions=None if batch.sessions is None else batch.sessions[rows])  # fmt: skip
+        sub = batch.take(rows)
         clicks[rows], ratings[rows] = self.choice.add_noise(sub, util[rows], clicks[rows], ratings[rows])
 
     # -- the scored protocol -------------------------------------------------------
